@@ -95,3 +95,10 @@ def embed_text(chunk: Chunk) -> str:
     if len(body) > MAX_BODY_CHARS:
         body = body[:MAX_BODY_CHARS]
     return f"{header}\n{body}"
+
+
+def preview(chunk: Chunk, max_lines: int = 4, max_chars: int = 300) -> str:
+    """The first lines of a chunk, for result lists: enough to recognise it at a glance."""
+    lines = [line.rstrip() for line in chunk.text.splitlines()[:max_lines]]
+    text = "\n".join(lines)
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"

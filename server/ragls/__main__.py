@@ -1,0 +1,309 @@
+"""The `ragls` command: index, search and inspect a code base from the terminal.
+
+    ragls index [PATH]                      index (or bring up to date) a folder
+    ragls search QUERY [--root PATH]        natural-language search
+    ragls related FILE:LINE                 the function at a line and the code most like it
+    ragls status [PATH]                     what is indexed, where, with which model
+
+User mistakes print one line on stderr and exit with status 2; nothing prints a traceback
+unless -vv asks for one.
+"""
+
+from __future__ import annotations
+
+import os
+
+# numpy's BLAS threads fight torch's for the cores; set before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from ragls import __version__  # noqa: E402
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    configure_logging(args.verbose, args.log_file)
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("ragls: interrupted (what was embedded so far is cached)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a message
+        if args.verbose >= 2 or not _is_user_error(exc):
+            logging.getLogger("ragls").exception("command failed")
+        print(f"ragls: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if _is_user_error(exc) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per job."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
+    common.add_argument("--log-file", help="write the log to this file instead of stderr")
+    common.add_argument("--cache-dir", help="base folder of the index caches (default: XDG cache)")
+    common.add_argument("--model", help="sentence-transformers model name or local path")
+    common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    common.add_argument("--max-file-size", type=int, default=1_000_000, help="bytes; larger files are skipped")
+    common.add_argument("--ignore", action="append", default=[], help="extra gitignore-style glob (repeatable)")
+
+    parser = argparse.ArgumentParser(prog="ragls", description="ragls: ask about your code base.")
+    parser.add_argument("--version", action="version", version=f"ragls {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    index = commands.add_parser("index", parents=[common], help="index a folder (incremental)")
+    index.add_argument("path", nargs="?", default=".", help="folder to index (default: .)")
+    index.add_argument("--json", action="store_true", help="print the report as JSON")
+    index.set_defaults(handler=run_index)
+
+    search = commands.add_parser("search", parents=[common], help="natural-language search")
+    search.add_argument("query")
+    search.add_argument("--root", help="indexed folder (default: found from the current folder)")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--ranking", choices=("hybrid", "dense", "lexical"), default=None)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=run_search)
+
+    related = commands.add_parser("related", parents=[common], help="code related to FILE:LINE")
+    related.add_argument("location", metavar="FILE:LINE", help="1-based line, as editors show it")
+    related.add_argument("--root", help="indexed folder (default: found from FILE)")
+    related.add_argument("--limit", type=int, default=10)
+    related.add_argument("--json", action="store_true")
+    related.set_defaults(handler=run_related)
+
+    status = commands.add_parser("status", parents=[common], help="what is indexed")
+    status.add_argument("path", nargs="?", default=None, help="indexed folder (default: found from .)")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=run_status)
+    return parser
+
+
+def configure_logging(verbose: int, log_file: str | None) -> None:
+    """Warnings by default, more with -v/-vv; to a file when asked."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("ragls").setLevel(level)
+
+
+# commands ---------------------------------------------------------------------------------
+def run_index(args: argparse.Namespace) -> int:
+    """`ragls index`: bring the index of a folder up to date, with a progress bar."""
+    from ragls.progress_bar import ProgressBar
+
+    root = _existing_dir(args.path)
+    indexer = _open_indexer(root, args)
+    bar = ProgressBar()
+    try:
+        report = indexer.index_all(progress=bar)
+        _remember_last_run(indexer, report)
+    finally:
+        bar.close()
+        indexer.close()
+    if args.json:
+        print(json.dumps({"root": str(indexer.root), **report.as_dict()}, indent=2))
+        return 0
+    rate = f", {report.embedded / report.seconds:.1f} chunks/s" if report.embedded and report.seconds else ""
+    print(
+        f"indexed {indexer.root}: {report.files} files, {report.chunks} chunks "
+        f"({report.files_changed} files changed, {report.files_removed} removed; "
+        f"{report.embedded} chunks embedded, {report.cache_hits} from cache{rate}) "
+        f"in {report.seconds:.1f}s"
+    )
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """`ragls search`: the functions that best match a query."""
+    from ragls.core.retrieval import Retriever
+
+    root = _existing_dir(args.root) if args.root else find_indexed_root(Path.cwd(), args)
+    indexer = _open_indexed(root, args)
+    retriever = Retriever(indexer)
+    hits = retriever.search(args.query, limit=args.limit, ranking=args.ranking)
+    if args.json:
+        print(json.dumps({"results": [hit_json(indexer.root, hit.chunk, hit.score) for hit in hits]}, indent=2))
+    else:
+        _print_hits(hits)
+    return 0
+
+
+def run_related(args: argparse.Namespace) -> int:
+    """`ragls related`: the function at FILE:LINE, then the functions most like it."""
+    from ragls.core.retrieval import Retriever
+
+    file, line = parse_location(args.location)
+    root = _existing_dir(args.root) if args.root else find_indexed_root(file.parent, args)
+    rel = _relative_to_root(file, root)
+    indexer = _open_indexed(root, args)
+    symbol, hits = Retriever(indexer).related(rel, line - 1, limit=args.limit)
+    if symbol is None:
+        raise CliError(f"{rel}:{line} is not inside an indexed function (is the file indexed?)")
+    if args.json:
+        payload = {
+            "symbol": hit_json(indexer.root, symbol.chunk, None),
+            "results": [hit_json(indexer.root, hit.chunk, hit.score) for hit in hits],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        print(f"{symbol.chunk.path}:{symbol.chunk.span.start_line + 1}  {symbol.chunk.name}  (at {rel}:{line})")
+        _print_hits(hits)
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """`ragls status`: counts, model, device and cache of an indexed folder."""
+    root = _existing_dir(args.path) if args.path else find_indexed_root(Path.cwd(), args)
+    indexer = _open_indexer(root, args)
+    status = indexer.status()
+    last_run = indexer.store.get_meta("last_run")
+    status["last_run"] = json.loads(last_run) if last_run else None
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    for key in ("root", "files", "chunks", "model", "device", "index_bytes", "cached_vectors", "cache_dir"):
+        print(f"{key:15} {status[key]}")
+    if status["last_run"]:
+        run = status["last_run"]
+        print(
+            f"{'last index':15} {run['finished']}: {run['embedded']} embedded, "
+            f"{run['cache_hits']} cache hits, {run['seconds']}s"
+        )
+    return 0
+
+
+# helpers ----------------------------------------------------------------------------------
+def hit_json(root: Path, chunk, score: float | None) -> dict:
+    """A result in the JSON shape of docs/protocol.md: 0-based LSP lines in `range`."""
+    from ragls.core.chunk import preview
+
+    span = chunk.span
+    result = {
+        "path": chunk.path,
+        "uri": (root / chunk.path).as_uri(),
+        "range": {
+            "start": {"line": span.start_line, "character": span.start_col},
+            "end": {"line": span.end_line, "character": span.end_col},
+        },
+        "name": chunk.name,
+        "kind": chunk.kind,
+        "language": chunk.language,
+        "preview": preview(chunk),
+    }
+    if score is not None:
+        result["score"] = round(score, 4)
+    return result
+
+
+def parse_location(text: str) -> tuple[Path, int]:
+    """Split `FILE:LINE` (1-based line) and check that the file exists."""
+    path_text, sep, line_text = text.rpartition(":")
+    if not sep or not line_text.isdigit() or int(line_text) < 1:
+        raise CliError(f"expected FILE:LINE with a line number from 1, got {text!r}")
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise CliError(f"no such file: {path_text}")
+    return path.resolve(), int(line_text)
+
+
+def find_indexed_root(start: Path, args: argparse.Namespace) -> Path:
+    """The nearest folder at or above `start` that has an index; else the git root; else start."""
+    from ragls.core.settings import cache_base
+    from ragls.core.workspace import workspace_id
+
+    start = start.resolve()
+    base = cache_base(_settings(args))
+    for folder in (start, *start.parents):
+        if (base / workspace_id(folder) / "store.sqlite3").exists():
+            return folder
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def _print_hits(hits) -> None:
+    if not hits:
+        print("no results")
+    width = max((len(f"{h.chunk.path}:{h.chunk.span.start_line + 1}") for h in hits), default=0)
+    for hit in hits:
+        where = f"{hit.chunk.path}:{hit.chunk.span.start_line + 1}"
+        print(f"{where:<{width}}  {hit.chunk.name}  {hit.score:.3f}")
+
+
+def _settings(args: argparse.Namespace):
+    from ragls.core.settings import EngineSettings
+
+    return EngineSettings(
+        model=args.model or EngineSettings.model,
+        device=args.device,
+        cache_dir=args.cache_dir,
+        max_file_size=args.max_file_size,
+        ignore=tuple(args.ignore),
+    )
+
+
+def _open_indexer(root: Path, args: argparse.Namespace):
+    from ragls.core.indexer import Indexer
+
+    return Indexer(root, _settings(args))
+
+
+def _open_indexed(root: Path, args: argparse.Namespace):
+    indexer = _open_indexer(root, args)
+    if indexer.store.chunk_count() == 0:
+        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first")
+    return indexer
+
+
+def _remember_last_run(indexer, report) -> None:
+    indexer.store.set_meta(
+        "last_run",
+        json.dumps({**report.as_dict(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}),
+    )
+
+
+def _existing_dir(path_text: str) -> Path:
+    path = Path(path_text).expanduser()
+    if not path.is_dir():
+        raise CliError(f"not a folder: {path_text}")
+    return path.resolve()
+
+
+def _relative_to_root(file: Path, root: Path) -> str:
+    try:
+        return file.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise CliError(f"{file} is outside the indexed folder {root}") from None
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from ragls.core.embedding import EmbeddingError
+    from ragls.core.retrieval import QueryError
+    from ragls.core.store import StoreError
+
+    return isinstance(exc, (CliError, QueryError, EmbeddingError, StoreError, FileNotFoundError))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

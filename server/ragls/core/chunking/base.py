@@ -1,0 +1,81 @@
+"""What every per-language chunker shares: the result record and small node helpers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from tree_sitter import Node
+
+from ragls.core.chunking.source import SourceText
+
+MAX_SIGNATURE_CHARS = 200
+
+_SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
+_SPACE_BEFORE_CLOSE = re.compile(r"\s+([)\]])")
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionInfo:
+    """A function found by a language chunker, in tree-sitter coordinates.
+
+    `start` is the (row, byte column) point where the chunk begins (decorators, attributes or
+    the doc comment above the definition); the chunk ends where `node` ends.
+    """
+
+    name: str
+    kind: str
+    node: Node
+    name_node: Node
+    start: tuple[int, int]
+    signature: str
+    docstring: str
+
+
+class LanguageChunker(Protocol):
+    """Turns one query match into a function, or None when the match is not a chunk."""
+
+    def describe(
+        self, function: Node, name: Node | None, source: SourceText, root: Node
+    ) -> FunctionInfo | None:
+        """Describe `function` (captured as @function, its name as @name)."""
+        ...
+
+
+def node_text(node: Node) -> str:
+    """The decoded source text of a node."""
+    data = node.text
+    return data.decode("utf-8", "replace") if data else ""
+
+
+def collapse_whitespace(text: str) -> str:
+    """Collapse runs of whitespace to one space and drop it just inside brackets."""
+    text = " ".join(text.split())
+    text = _SPACE_AFTER_OPEN.sub(r"\1", text)
+    return _SPACE_BEFORE_CLOSE.sub(r"\1", text)
+
+
+def signature_between(source: SourceText, start_byte: int, end_byte: int, strip: str = "") -> str:
+    """The whitespace-collapsed text between two offsets, at most MAX_SIGNATURE_CHARS long.
+
+    Trailing characters in `strip` (e.g. Python's ':' before the body) are removed.
+    """
+    # Signatures never need more than a few hundred bytes; cutting early keeps huge
+    # parameter lists (or a body-less parse gone wrong) cheap.
+    raw = source.text(start_byte, min(end_byte, start_byte + 4 * MAX_SIGNATURE_CHARS))
+    signature = collapse_whitespace(raw).rstrip(strip + " ") if strip else collapse_whitespace(raw)
+    if len(signature) > MAX_SIGNATURE_CHARS:
+        signature = signature[: MAX_SIGNATURE_CHARS - 1].rstrip() + "…"
+    return signature
+
+
+def point(node: Node) -> tuple[int, int]:
+    """A node's start as a (row, byte column) tuple."""
+    start = node.start_point
+    return (start[0], start[1])
+
+
+def earliest(first: tuple[int, int], second: tuple[int, int]) -> tuple[int, int]:
+    """The earlier of two points."""
+    return first if first <= second else second

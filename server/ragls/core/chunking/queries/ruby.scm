@@ -1,0 +1,2 @@
+(method name: (_) @name) @function
+(singleton_method name: (_) @name) @function

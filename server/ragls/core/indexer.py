@@ -1,0 +1,393 @@
+"""The pipeline of one workspace root: files -> chunks -> embeddings -> vector index.
+
+The SQLite store is the truth about which chunks exist; the vector index mirrors it (labels are
+chunk ids). Every run ends by making the index match the store: vectors come from the embedding
+cache when the content was embedded before, from the model otherwise. An interrupted run, a lost
+index or a crash therefore costs nothing that was already embedded.
+
+All methods are blocking: callers on an event loop run them in a worker thread. Searches may run
+from other threads while an index run is in progress; they see what is indexed so far.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ragls.core.chunk import Chunk
+from ragls.core.chunking import chunk_source
+from ragls.core.embedding import Embedder, SentenceTransformerEmbedder
+from ragls.core.settings import EngineSettings, cache_base
+from ragls.core.store import FileState, Store, StoredChunk, StoreError
+from ragls.core.vector_index import IndexLoadError, IndexMeta, VectorIndex
+from ragls.core.workspace import SkipReason, SourceFile, WalkOptions, Workspace, workspace_id
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH = 256  # chunks per model call between progress reports and cache commits
+
+
+class IndexCancelled(Exception):
+    """An index run was stopped through its cancel event; what was embedded is kept."""
+
+
+@dataclass
+class Progress:
+    """Where an index run is, for progress bars and `$/progress`."""
+
+    phase: str  # "scanning", "parsing", "embedding", "saving"
+    files_done: int = 0
+    files_total: int = 0
+    chunks_done: int = 0
+    chunks_total: int = 0
+    elapsed: float = 0.0
+
+
+@dataclass
+class IndexReport:
+    """What an index run did."""
+
+    files: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
+    chunks: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    embedded: int = 0
+    cache_hits: int = 0
+    index_rebuilt: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """Plain data for JSON output."""
+        return asdict(self)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Indexer:
+    """Indexes one root into its cache folder and keeps the index in step with the files."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: EngineSettings | None = None,
+        embedder: Embedder | None = None,
+    ):
+        self.settings = settings or EngineSettings()
+        self.workspace = Workspace(
+            Path(root),
+            WalkOptions(max_file_size=self.settings.max_file_size, ignore=tuple(self.settings.ignore)),
+        )
+        self.root = self.workspace.root
+        self.cache_dir = cache_base(self.settings) / workspace_id(self.root)
+        self.store = open_store(self.cache_dir / "store.sqlite3")
+        self.embedder = embedder or SentenceTransformerEmbedder(
+            self.settings.model, self.settings.device, self.settings.batch_size
+        )
+        self.embedded_by_this_process = 0
+        self._index: VectorIndex | None = None
+        self._index_dirty = False
+        self._index_rebuilt = False
+        self._lock = threading.RLock()
+
+    @property
+    def model_id(self) -> str:
+        """The id embeddings of this indexer are cached under."""
+        return self.embedder.model_id
+
+    def close(self) -> None:
+        """Save pending index changes and close the store."""
+        with self._lock:
+            self.save_index()
+            self.store.close()
+
+    # public runs --------------------------------------------------------------------------
+    def index_all(
+        self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
+    ) -> IndexReport:
+        """Bring the whole root up to date: new and changed files in, deleted files out."""
+        started = time.monotonic()
+        report = IndexReport()
+        emit = _progress_emitter(progress, started)
+        emit(Progress("scanning"))
+        files = list(self.workspace.files())
+        known = self.store.file_states()
+        found = {file.rel for file in files}
+        for rel in sorted(known.keys() - found):
+            report.chunks_removed += self._forget_file(rel)
+            report.files_removed += 1
+        changed = [file for file in files if _changed(file, known.get(file.rel))]
+        for done, file in enumerate(changed, start=1):
+            _check_cancel(cancel)
+            added, removed = self._reindex_file(file)
+            report.chunks_added += added
+            report.chunks_removed += removed
+            emit(Progress("parsing", files_done=done, files_total=len(changed)))
+        report.files_changed = len(changed)
+        self._sync_vectors(report, emit, cancel)
+        self.store.prune_vectors(self.model_id)
+        self._finish(report, started, emit)
+        report.skipped = {reason.value: count for reason, count in self.workspace.skipped().items()}
+        return report
+
+    def update_files(self, paths: Iterable[Path | str], save: bool = True) -> IndexReport:
+        """Re-read just these files: changed functions are embedded, deleted files leave the index.
+
+        Paths may be absolute or root-relative. A path that is now ignored, binary, too large or
+        gone is removed from the index.
+        """
+        started = time.monotonic()
+        report = IndexReport()
+        for path in paths:
+            verdict = self.workspace.classify(Path(path))
+            if isinstance(verdict, SourceFile):
+                added, removed = self._reindex_file(verdict)
+                report.files_changed += 1
+                report.chunks_added += added
+                report.chunks_removed += removed
+                continue
+            rel = self._relative(Path(path))
+            if rel is not None and self.store.file_state(rel) is not None:
+                report.chunks_removed += self._forget_file(rel)
+                report.files_removed += 1
+        self._sync_vectors(report, _progress_emitter(None, started), None)
+        self._finish(report, started, _progress_emitter(None, started), save=save)
+        return report
+
+    def save_index(self) -> None:
+        """Write the vector index to disk if it changed since the last save."""
+        with self._lock:
+            if self._index is not None and self._index_dirty:
+                self._index.save(self.cache_dir)
+                self._index_dirty = False
+
+    # queries used by retrieval ------------------------------------------------------------
+    def vector_index(self) -> VectorIndex:
+        """The loaded vector index (loaded, or rebuilt from the cache, on first use)."""
+        with self._lock:
+            if self._index is None:
+                self._index = self._open_index()
+            return self._index
+
+    def vectors_for(self, stored: Iterable[StoredChunk]) -> dict[int, np.ndarray]:
+        """Cached vectors of stored chunks by chunk id (chunks never embedded are left out)."""
+        stored = list(stored)
+        cached = self.store.cached_vectors(self.model_id, (s.chunk.content_hash for s in stored))
+        return {s.id: cached[s.chunk.content_hash] for s in stored if s.chunk.content_hash in cached}
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Embed texts that are not chunks (queries, unsaved editor text)."""
+        return self.embedder.embed(texts)
+
+    def status(self) -> dict:
+        """Counts and settings of this root, without loading the model."""
+        index_files = sorted(self.cache_dir.glob("index-*.hnsw"))
+        return {
+            "root": str(self.root),
+            "cache_dir": str(self.cache_dir),
+            "files": self.store.file_count(),
+            "chunks": self.store.chunk_count(),
+            "model": self.model_id,
+            "device": getattr(self.embedder, "device", "") if _is_loaded(self.embedder)
+            else self.settings.device,
+            "index_bytes": sum(path.stat().st_size for path in index_files),
+            "cached_vectors": self.store.cached_vector_count(self.model_id),
+            "embedded_by_this_process": self.embedded_by_this_process,
+        }
+
+    # internals ----------------------------------------------------------------------------
+    def _relative(self, path: Path) -> str | None:
+        absolute = path if path.is_absolute() else self.root / path
+        try:
+            return absolute.relative_to(self.root).as_posix()
+        except ValueError:
+            try:
+                return absolute.resolve().relative_to(self.root).as_posix()
+            except (ValueError, OSError):
+                return None
+
+    def _forget_file(self, rel: str) -> int:
+        with self._lock:
+            ids = self.store.remove_file(rel)
+            self._delete_from_index(ids)
+        return len(ids)
+
+    def _reindex_file(self, file: SourceFile) -> tuple[int, int]:
+        """Re-chunk one file and record the difference; returns (chunks added, removed)."""
+        source = self.workspace.read(file)
+        if isinstance(source, SkipReason):
+            return 0, self._forget_file(file.rel) if self.store.file_state(file.rel) else 0
+        chunks = chunk_source(file.rel, source, file.language)
+        with self._lock:
+            old = self.store.chunks_of_file(file.rel)
+            keep, add, drop = _diff_chunks(old, chunks)
+            state = FileState(file.rel, file.language, file.size, file.mtime_ns)
+            self.store.replace_file(state, keep, add, drop)
+            self._delete_from_index(drop)
+        return len(add), len(drop)
+
+    def _delete_from_index(self, ids: list[int]) -> None:
+        if ids and self._index is not None:
+            self._index.delete(ids)
+            self._index_dirty = True
+
+    def _open_index(self) -> VectorIndex:
+        meta = IndexMeta(model_id=self.model_id, dim=self._dim())
+        try:
+            return VectorIndex.load(self.cache_dir, meta)
+        except IndexLoadError as exc:
+            log.info("building a new vector index (%s)", exc)
+            self._index_rebuilt = True
+            self._index_dirty = True
+            return VectorIndex.create(meta, capacity=max(1024, self.store.chunk_count()))
+
+    def _dim(self) -> int:
+        """The model's vector length, remembered so that opening an index needs no model."""
+        key = f"dim:{self.model_id}"
+        known = self.store.get_meta(key)
+        if known is None:
+            known = str(self.embedder.dim)
+            self.store.set_meta(key, known)
+        return int(known)
+
+    def _sync_vectors(
+        self, report: IndexReport, emit: ProgressCallback, cancel: threading.Event | None
+    ) -> None:
+        """Make the index hold exactly one vector per stored chunk."""
+        index = self.vector_index()
+        with self._lock:
+            ids = self.store.chunk_ids()
+            labels = index.labels()
+            stale = sorted(labels - ids)
+            self._delete_from_index(stale)
+            missing = self.store.chunk_hashes(ids - labels)
+        if not missing:
+            return
+        cached = self.store.cached_vectors(self.model_id, missing.values())
+        self._add_vectors({i: cached[h] for i, h in missing.items() if h in cached})
+        report.cache_hits += sum(1 for h in missing.values() if h in cached)
+        to_embed = {i: h for i, h in missing.items() if h not in cached}
+        self._embed_missing(to_embed, report, emit, cancel)
+
+    def _embed_missing(
+        self,
+        to_embed: dict[int, str],
+        report: IndexReport,
+        emit: ProgressCallback,
+        cancel: threading.Event | None,
+    ) -> None:
+        """Embed chunks by unique content, longest first so batches pad little."""
+        if not to_embed:
+            return
+        stored = self.store.chunks_by_ids(sorted(to_embed))
+        text_by_hash = {s.chunk.content_hash: s.chunk.embed_text for s in stored.values()}
+        ordered = sorted(text_by_hash, key=lambda h: len(text_by_hash[h]), reverse=True)
+        ids_by_hash: dict[str, list[int]] = {}
+        for chunk_id, digest in to_embed.items():
+            ids_by_hash.setdefault(digest, []).append(chunk_id)
+        emit(Progress("embedding", chunks_total=len(ordered)))
+        for start in range(0, len(ordered), EMBED_BATCH):
+            _check_cancel(cancel)
+            batch = ordered[start : start + EMBED_BATCH]
+            vectors = self.embedder.embed([text_by_hash[h] for h in batch])
+            by_hash = dict(zip(batch, vectors))
+            self.store.cache_vectors(self.model_id, by_hash)
+            self._add_vectors({i: by_hash[h] for h in batch for i in ids_by_hash[h]})
+            report.embedded += len(batch)
+            self.embedded_by_this_process += len(batch)
+            emit(Progress("embedding", chunks_done=start + len(batch), chunks_total=len(ordered)))
+
+    def _add_vectors(self, vectors: dict[int, np.ndarray]) -> None:
+        if not vectors:
+            return
+        with self._lock:
+            live = self.store.chunk_ids()  # a chunk may have been dropped while we embedded
+            labels = [i for i in vectors if i in live]
+            if labels:
+                self.vector_index().add(labels, np.stack([vectors[i] for i in labels]))
+                self._index_dirty = True
+
+    def _finish(
+        self, report: IndexReport, started: float, emit: ProgressCallback, save: bool = True
+    ) -> None:
+        if save:
+            emit(Progress("saving"))
+            self.save_index()
+        report.files = self.store.file_count()
+        report.chunks = self.store.chunk_count()
+        report.index_rebuilt = self._index_rebuilt
+        report.seconds = round(time.monotonic() - started, 3)
+
+
+def open_store(path: Path) -> Store:
+    """Open a root's store; one that is corrupt or from another version is set aside, not fatal.
+
+    The store is a cache of what can be recomputed from the files, so starting over loses only
+    time. The old file is kept next to it (`.broken-<time>`) for anyone who wants to look.
+    """
+    try:
+        return Store(path)
+    except StoreError as exc:
+        aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
+        log.warning("%s; moving it to %s and starting a new index", exc, aside.name)
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{path}{suffix}")
+            if part.exists():
+                part.replace(Path(f"{aside}{suffix}"))
+        return Store(path)
+
+
+def _diff_chunks(
+    old: list[StoredChunk], new: list[Chunk]
+) -> tuple[dict[int, Chunk], list[Chunk], list[int]]:
+    """Match a file's new chunks to its old ones by content hash.
+
+    Returns (old id -> moved chunk for unchanged content, chunks to add, old ids to drop).
+    """
+    old_ids_by_hash: dict[str, list[int]] = {}
+    for stored in old:
+        old_ids_by_hash.setdefault(stored.chunk.content_hash, []).append(stored.id)
+    keep: dict[int, Chunk] = {}
+    add: list[Chunk] = []
+    for chunk in new:
+        candidates = old_ids_by_hash.get(chunk.content_hash)
+        if candidates:
+            keep[candidates.pop(0)] = chunk
+        else:
+            add.append(chunk)
+    drop = [chunk_id for ids in old_ids_by_hash.values() for chunk_id in ids]
+    return keep, add, drop
+
+
+def _changed(file: SourceFile, known: FileState | None) -> bool:
+    if known is None:
+        return True
+    return (known.size, known.mtime_ns, known.language) != (file.size, file.mtime_ns, file.language)
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise IndexCancelled("indexing was cancelled")
+
+
+def _is_loaded(embedder: Embedder) -> bool:
+    return bool(getattr(embedder, "loaded", True))
+
+
+def _progress_emitter(callback: ProgressCallback | None, started: float) -> ProgressCallback:
+    def emit(progress: Progress) -> None:
+        if callback is not None:
+            progress.elapsed = time.monotonic() - started
+            callback(progress)
+
+    return emit
+

@@ -1,0 +1,125 @@
+"""Search and related-code lookups over an indexed root.
+
+Rankings:
+- `dense`: cosine similarity of the query's embedding with the function embeddings (hnswlib).
+- `lexical`: BM25 (SQLite FTS5) over identifier sub-words, so `parse config` meets `parseConfig`.
+- `hybrid`: reciprocal-rank fusion of the two. docs/benchmarks.md has the measurements that
+  chose the default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragls.core.chunk import MODULE, WINDOW, Chunk
+from ragls.core.indexer import Indexer
+from ragls.core.store import StoredChunk
+
+RANKINGS = ("dense", "lexical", "hybrid")
+DEFAULT_RANKING = "hybrid"
+RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
+CANDIDATES = 50  # how deep each ranking is read before fusion
+
+
+class QueryError(ValueError):
+    """A query that cannot be answered: empty text, unknown ranking, bad limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A chunk found by a query, with its score (higher is better).
+
+    Scores are cosine similarity for `dense`, BM25 for `lexical`, and for `hybrid` the fused
+    reciprocal-rank score scaled to 0..1 (1 = first in both rankings).
+    """
+
+    id: int
+    chunk: Chunk
+    score: float
+
+
+class Retriever:
+    """Answers search and related queries from an `Indexer`'s store and vector index."""
+
+    def __init__(self, indexer: Indexer, ranking: str = DEFAULT_RANKING):
+        _check_ranking(ranking)
+        self.indexer = indexer
+        self.ranking = ranking
+
+    def search(self, query: str, limit: int = 10, ranking: str | None = None) -> list[Hit]:
+        """The chunks that best match a natural-language or identifier query."""
+        query = query.strip()
+        if not query:
+            raise QueryError("the query is empty")
+        _check_limit(limit)
+        ranking = ranking or self.ranking
+        _check_ranking(ranking)
+        if ranking == "lexical":
+            return self._hits(self.indexer.store.lexical_search(query, limit))
+        dense = self._dense(self.indexer.embed_texts([query])[0], limit if ranking == "dense" else CANDIDATES)
+        if ranking == "dense":
+            return self._hits(dense)
+        lexical = self.indexer.store.lexical_search(query, CANDIDATES)
+        return self._hits(fuse_rankings([dense, lexical])[:limit])
+
+    def chunk_at(self, path: str, line: int) -> StoredChunk | None:
+        """The innermost function containing 0-based `line` of root-relative `path`.
+
+        Falls back to the module or window chunk holding that line when no function does.
+        """
+        containing = [s for s in self.indexer.store.chunks_of_file(path) if s.chunk.span.contains_line(line)]
+        if not containing:
+            return None
+        functions = [s for s in containing if s.chunk.kind not in (MODULE, WINDOW)]
+        candidates = functions or containing
+        return min(candidates, key=lambda s: s.chunk.span.end_line - s.chunk.span.start_line)
+
+    def related(self, path: str, line: int, limit: int = 10) -> tuple[StoredChunk | None, list[Hit]]:
+        """The chunk at a line and the other chunks most similar to it."""
+        _check_limit(limit)
+        stored = self.chunk_at(path, line)
+        if stored is None:
+            return None, []
+        return stored, self.related_to(stored.chunk, limit, exclude={stored.id})
+
+    def related_to(self, chunk: Chunk, limit: int = 10, exclude: set[int] | None = None) -> list[Hit]:
+        """The chunks most similar to `chunk`, which may be unsaved text not in the index."""
+        _check_limit(limit)
+        cached = self.indexer.store.cached_vectors(self.indexer.model_id, [chunk.content_hash])
+        vector = cached.get(chunk.content_hash)
+        if vector is None:
+            vector = self.indexer.embed_texts([chunk.embed_text])[0]
+        return self._hits(self._dense(vector, limit, exclude or set()))
+
+    def _dense(self, vector: np.ndarray, limit: int, exclude: set[int] | None = None) -> list[tuple[int, float]]:
+        return self.indexer.vector_index().search(vector, limit, exclude=exclude or ())
+
+    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        stored = self.indexer.store.chunks_by_ids([chunk_id for chunk_id, _ in ranked])
+        return [Hit(i, stored[i].chunk, float(score)) for i, score in ranked if i in stored]
+
+
+def fuse_rankings(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: each id scores the sum of 1/(k + rank) over the rankings.
+
+    The fused score is divided by its maximum (first in every ranking), so it lies in 0..1.
+    """
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (item, _) in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (RRF_K + rank)
+    best_possible = len(rankings) / (RRF_K + 1)
+    ordered = sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
+    return [(item, score / best_possible) for item, score in ordered]
+
+
+def _check_ranking(ranking: str) -> None:
+    if ranking not in RANKINGS:
+        raise QueryError(f"unknown ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
+
+
+def _check_limit(limit: int) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+        raise QueryError(f"limit must be a whole number from 1 to 1000, got {limit!r}")

@@ -1,0 +1,381 @@
+"""SQLite store: the files and chunks of one workspace root, and the embedding cache.
+
+The store is the source of truth for what is indexed. The vector index is derived from it (a
+label in the index is a chunk id here), so a lost or broken index is rebuilt from the cached
+vectors without running the model again.
+
+Embeddings are cached by (model id, content hash): a function whose content did not change is
+never embedded twice, whatever file it moves to.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ragls.core.chunk import Chunk, Span
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    language TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are index labels: never reuse one
+    path TEXT NOT NULL,
+    language TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start_line INTEGER NOT NULL, start_col INTEGER NOT NULL,
+    end_line INTEGER NOT NULL, end_col INTEGER NOT NULL,
+    name_start_line INTEGER NOT NULL, name_start_col INTEGER NOT NULL,
+    name_end_line INTEGER NOT NULL, name_end_col INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    docstring TEXT NOT NULL,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks (path, start_line);
+CREATE TABLE IF NOT EXISTS embeddings (
+    model_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, content_hash)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5 (terms, tokenize = 'unicode61');
+"""
+
+CHUNK_COLUMNS = (
+    "id, path, language, name, kind, start_line, start_col, end_line, end_col, "
+    "name_start_line, name_start_col, name_end_line, name_end_col, signature, docstring, text, "
+    "content_hash"
+)
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[^\W\d_]+", re.UNICODE)
+_CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_]+", re.UNICODE)
+
+
+class StoreError(Exception):
+    """The store on disk cannot be opened or was written by an incompatible version."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk with the id it has in the store (and as a label in the vector index)."""
+
+    id: int
+    chunk: Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the store remembers of a file, to tell whether it changed since it was indexed."""
+
+    path: str
+    language: str
+    size: int
+    mtime_ns: int
+
+
+def split_identifier(word: str) -> list[str]:
+    """Lower-case sub-words of an identifier: `parseHTTPRequest_v2` -> parse, http, request, v, 2."""
+    parts: list[str] = []
+    for piece in word.split("_"):
+        parts.extend(p.lower() for p in _CAMEL_PARTS.findall(piece))
+    return parts
+
+
+def lexical_terms(text: str) -> list[str]:
+    """Searchable terms of a text: every identifier's sub-words, plus the whole identifier."""
+    terms: list[str] = []
+    for word in _IDENTIFIER.findall(text):
+        parts = split_identifier(word)
+        terms.extend(parts)
+        if len(parts) > 1:
+            terms.append(word.lower())
+    return terms
+
+
+def chunk_terms(chunk: Chunk) -> str:
+    """What the lexical index holds for a chunk: its path, name, signature and body terms."""
+    return " ".join(lexical_terms(f"{chunk.path} {chunk.name} {chunk.text}"))
+
+
+class Store:
+    """One SQLite database per workspace root; safe to share between threads."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the ragls store {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._check_version()
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    def _check_version(self) -> None:
+        found = self.get_meta("schema_version")
+        if found is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif found != str(SCHEMA_VERSION):
+            raise StoreError(
+                f"the store {self.path} has schema {found}, this ragls needs {SCHEMA_VERSION}: "
+                "delete the folder to rebuild it"
+            )
+
+    # meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        """A stored setting, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Remember a setting."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # files --------------------------------------------------------------------------------
+    def file_states(self) -> dict[str, FileState]:
+        """Every indexed file by path."""
+        with self._lock:
+            rows = self._db.execute("SELECT path, language, size, mtime_ns FROM files").fetchall()
+        return {row[0]: FileState(*row) for row in rows}
+
+    def file_state(self, path: str) -> FileState | None:
+        """One indexed file, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT path, language, size, mtime_ns FROM files WHERE path = ?", (path,)
+            ).fetchone()
+        return FileState(*row) if row else None
+
+    def file_count(self) -> int:
+        """How many files are indexed."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM files").fetchone()[0]
+
+    # chunks -------------------------------------------------------------------------------
+    def replace_file(
+        self, state: FileState, keep: dict[int, Chunk], add: Sequence[Chunk], drop: Iterable[int]
+    ) -> list[StoredChunk]:
+        """Record a file's new chunks in one transaction and return the added ones with ids.
+
+        `keep` maps ids of unchanged chunks to their new position, `drop` lists ids to delete.
+        """
+        with self._lock, self._transaction():
+            self._delete_chunks(drop)
+            for chunk_id, chunk in keep.items():
+                self._db.execute(
+                    "UPDATE chunks SET path=?, start_line=?, start_col=?, end_line=?, end_col=?, "
+                    "name_start_line=?, name_start_col=?, name_end_line=?, name_end_col=? "
+                    "WHERE id=?",
+                    (chunk.path, *_span_values(chunk.span), *_span_values(chunk.name_span), chunk_id),
+                )
+            added = [StoredChunk(self._insert_chunk(chunk), chunk) for chunk in add]
+            self._db.execute(
+                "INSERT OR REPLACE INTO files (path, language, size, mtime_ns) VALUES (?, ?, ?, ?)",
+                (state.path, state.language, state.size, state.mtime_ns),
+            )
+        return added
+
+    def remove_file(self, path: str) -> list[int]:
+        """Forget a file and its chunks; returns the ids of the chunks removed."""
+        with self._lock, self._transaction():
+            ids = [row[0] for row in self._db.execute("SELECT id FROM chunks WHERE path = ?", (path,))]
+            self._delete_chunks(ids)
+            self._db.execute("DELETE FROM files WHERE path = ?", (path,))
+        return ids
+
+    def chunks_of_file(self, path: str) -> list[StoredChunk]:
+        """A file's chunks in source order."""
+        return self._select_chunks("WHERE path = ? ORDER BY start_line, start_col", (path,))
+
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The chunks with these ids (missing ids are left out)."""
+        found: dict[int, StoredChunk] = {}
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            for stored in self._select_chunks(f"WHERE id IN ({marks})", batch):
+                found[stored.id] = stored
+        return found
+
+    def chunk_ids(self) -> set[int]:
+        """Ids of every chunk."""
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT id FROM chunks")}
+
+    def chunk_hashes(self, ids: Iterable[int] | None = None) -> dict[int, str]:
+        """Content hash by chunk id, for all chunks or the given ids."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, content_hash FROM chunks").fetchall()
+        if ids is None:
+            return dict(rows)
+        wanted = set(ids)
+        return {chunk_id: digest for chunk_id, digest in rows if chunk_id in wanted}
+
+    def chunk_count(self) -> int:
+        """How many chunks are indexed."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def iter_chunks(self) -> Iterator[StoredChunk]:
+        """Every chunk, in path order."""
+        yield from self._select_chunks("ORDER BY path, start_line", ())
+
+    def lexical_search(self, query: str, limit: int) -> list[tuple[int, float]]:
+        """Chunk ids ranked by BM25 over identifier sub-words; higher score is better."""
+        terms = sorted(set(lexical_terms(query)) - STOPWORDS)
+        if not terms:
+            return []
+        match = " OR ".join(f'"{term}"' for term in terms)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, bm25(chunk_terms) AS rank FROM chunk_terms WHERE chunk_terms MATCH ? "
+                "ORDER BY rank LIMIT ?",
+                (match, limit),
+            ).fetchall()
+        return [(row[0], -row[1]) for row in rows]
+
+    # embeddings ---------------------------------------------------------------------------
+    def cached_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+        """Cached embeddings by content hash, for those of `hashes` that have one."""
+        wanted = list(dict.fromkeys(hashes))
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                rows = self._db.execute(
+                    f"SELECT content_hash, vector FROM embeddings WHERE model_id = ? "
+                    f"AND content_hash IN ({marks})",
+                    (model_id, *batch),
+                )
+                for digest, blob in rows:
+                    found[digest] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+        """Remember embeddings by content hash."""
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, content_hash, vector) VALUES (?, ?, ?)",
+                [
+                    (model_id, digest, np.asarray(vector, dtype=np.float32).tobytes())
+                    for digest, vector in vectors.items()
+                ],
+            )
+
+    def cached_vector_count(self, model_id: str) -> int:
+        """How many embeddings are cached for a model."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT count(*) FROM embeddings WHERE model_id = ?", (model_id,)
+            ).fetchone()[0]
+
+    def prune_vectors(self, model_id: str) -> int:
+        """Drop cached embeddings of this model that no chunk uses any more; returns how many."""
+        with self._lock, self._transaction():
+            cursor = self._db.execute(
+                "DELETE FROM embeddings WHERE model_id = ? AND content_hash NOT IN "
+                "(SELECT content_hash FROM chunks)",
+                (model_id,),
+            )
+        return cursor.rowcount
+
+    # internals ----------------------------------------------------------------------------
+    def _transaction(self):
+        return _Transaction(self._db)
+
+    def _insert_chunk(self, chunk: Chunk) -> int:
+        cursor = self._db.execute(
+            f"INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES (NULL, {','.join('?' * 16)})",
+            (
+                chunk.path,
+                chunk.language,
+                chunk.name,
+                chunk.kind,
+                *_span_values(chunk.span),
+                *_span_values(chunk.name_span),
+                chunk.signature,
+                chunk.docstring,
+                chunk.text,
+                chunk.content_hash,
+            ),
+        )
+        chunk_id = int(cursor.lastrowid)
+        self._db.execute(
+            "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, chunk_terms(chunk))
+        )
+        return chunk_id
+
+    def _delete_chunks(self, ids: Iterable[int]) -> None:
+        rows = [(chunk_id,) for chunk_id in ids]
+        self._db.executemany("DELETE FROM chunks WHERE id = ?", rows)
+        self._db.executemany("DELETE FROM chunk_terms WHERE rowid = ?", rows)
+
+    def _select_chunks(self, where: str, params: Sequence) -> list[StoredChunk]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks {where}", params).fetchall()
+        return [_row_to_stored(row) for row in rows]
+
+
+# Words too common in natural-language queries to carry meaning for BM25.
+STOPWORDS = frozenset(
+    "a an and are as at be by do does for from how i in is it its of on or that the this to "
+    "what when where which who why with".split()
+)
+
+
+class _Transaction:
+    """BEGIN/COMMIT around a block, ROLLBACK on error (the connection runs in autocommit)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _span_values(span: Span) -> tuple[int, int, int, int]:
+    return (span.start_line, span.start_col, span.end_line, span.end_col)
+
+
+def _row_to_stored(row: Sequence) -> StoredChunk:
+    chunk = Chunk(
+        path=row[1],
+        language=row[2],
+        name=row[3],
+        kind=row[4],
+        span=Span(*row[5:9]),
+        name_span=Span(*row[9:13]),
+        signature=row[13],
+        docstring=row[14],
+        text=row[15],
+        content_hash=row[16],
+    )
+    return StoredChunk(row[0], chunk)

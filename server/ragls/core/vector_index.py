@@ -1,0 +1,497 @@
+"""A persistent approximate-nearest-neighbour index of chunk vectors, built on hnswlib.
+
+Labels are chunk ids (non-negative ints). The index keeps its own record of which labels are
+live, because hnswlib keeps deleted labels in its id list until their slot is reused.
+
+On disk an index is two files in the cache directory: a data file named by generation
+(`index-<n>.hnsw`, written by hnswlib) and a manifest `index.json` naming the data file with its
+size and blake2b checksum. Replacing `index.json` is the commit point of a save, so a crash at any
+moment leaves either the previous or the new index loadable, and `load` verifies the data file
+before hnswlib ever reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "index.json"
+SUPPORTED_SPACES = ("cosine", "ip")  # both report distance as 1 - similarity
+
+# Chosen with bench/recall.py on real all-MiniLM-L6-v2 embeddings of stdlib functions.
+DEFAULT_M = 16
+DEFAULT_EF_CONSTRUCTION = 200
+DEFAULT_EF_SEARCH = 64
+
+_DATA_NAME = re.compile(r"^index-(\d+)\.hnsw$")
+_TEMP_NAME = re.compile(r"^(index-\d+\.hnsw|index\.json)\.tmp$")
+_CHECKSUM_BLOCK = 1 << 20
+
+
+class IndexLoadError(Exception):
+    """An index on disk cannot be used; the caller should build a new one."""
+
+
+class IndexMismatch(IndexLoadError):
+    """The index on disk is intact but made for another model, dimension, space or format."""
+
+
+class IndexCorrupt(IndexLoadError):
+    """The index on disk is missing, truncated, altered or unreadable."""
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    """What an index on disk must match to be reused."""
+
+    model_id: str
+    dim: int
+    space: str = "cosine"
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class _Params:
+    """hnswlib graph parameters, remembered in the manifest."""
+
+    m: int
+    ef_construction: int
+    ef_search: int
+
+
+class VectorIndex:
+    """Labelled vectors with cosine nearest-neighbour search, saved atomically to a directory.
+
+    All methods are safe to call from several threads.
+    """
+
+    def __init__(
+        self,
+        meta: IndexMeta,
+        params: _Params,
+        hnsw: hnswlib.Index,
+        live: set[int],
+        deleted: set[int],
+    ) -> None:
+        """Wrap a ready hnswlib index; use `create` or `load` instead."""
+        self._meta = meta
+        self._params = params
+        self._hnsw = hnsw
+        self._live = live
+        self._deleted = deleted  # labels hnswlib still holds in a slot marked deleted
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------------ construction
+
+    @classmethod
+    def create(
+        cls,
+        meta: IndexMeta,
+        capacity: int = 1024,
+        m: int = DEFAULT_M,
+        ef_construction: int = DEFAULT_EF_CONSTRUCTION,
+        ef_search: int = DEFAULT_EF_SEARCH,
+    ) -> VectorIndex:
+        """A new empty index for vectors described by `meta`."""
+        _check_meta(meta)
+        params = _Params(m=m, ef_construction=ef_construction, ef_search=ef_search)
+        hnsw = hnswlib.Index(space=meta.space, dim=meta.dim)
+        hnsw.init_index(
+            max_elements=max(1, capacity),
+            ef_construction=ef_construction,
+            M=m,
+            allow_replace_deleted=True,
+        )
+        hnsw.set_ef(ef_search)
+        return cls(meta, params, hnsw, live=set(), deleted=set())
+
+    @classmethod
+    def load(cls, directory: Path, meta: IndexMeta) -> VectorIndex:
+        """Load the index saved in `directory`.
+
+        Raises IndexMismatch when it was made for other `meta`, and IndexCorrupt when it is
+        missing or damaged. The data file's size and checksum are verified before hnswlib reads
+        it, so a damaged file never reaches the C++ loader.
+        """
+        _check_meta(meta)
+        directory = Path(directory)
+        manifest = _read_manifest(directory)
+        _check_manifest_matches(manifest, meta)
+        data_path = _verified_data_path(directory, manifest)
+        params = _Params(manifest["m"], manifest["ef_construction"], manifest["ef_search"])
+        hnsw = _load_hnsw(data_path, meta)
+        live, deleted = _live_and_deleted(hnsw, manifest)
+        hnsw.set_ef(params.ef_search)
+        return cls(meta, params, hnsw, live=live, deleted=deleted)
+
+    # ------------------------------------------------------------------------ properties
+
+    @property
+    def meta(self) -> IndexMeta:
+        """What this index was made for."""
+        return self._meta
+
+    @property
+    def capacity(self) -> int:
+        """Slots allocated in hnswlib (live, deleted and free)."""
+        with self._lock:
+            return self._hnsw.get_max_elements()
+
+    @property
+    def ef_search(self) -> int:
+        """The size of the candidate list used by `search`."""
+        return self._params.ef_search
+
+    def labels(self) -> set[int]:
+        """A copy of the live labels."""
+        with self._lock:
+            return set(self._live)
+
+    def __len__(self) -> int:
+        """The number of live labels."""
+        with self._lock:
+            return len(self._live)
+
+    def __contains__(self, label: object) -> bool:
+        """True when `label` is live."""
+        with self._lock:
+            return label in self._live
+
+    # ------------------------------------------------------------------------ changes
+
+    def add(self, labels: Sequence[int], vectors: np.ndarray) -> None:
+        """Add or replace vectors, row i under labels[i].
+
+        A label given twice keeps its last row. Capacity doubles as needed, and slots of deleted
+        labels are reused before new ones are taken.
+        """
+        rows = self._latest_row_by_label(labels, vectors)
+        if not rows:
+            return
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._lock:
+            revived = [label for label in rows if label in self._deleted]
+            updated = [label for label in rows if label in self._live] + revived
+            fresh = [label for label in rows if label not in self._live and label not in self._deleted]
+            self._ensure_capacity(fresh_count=len(fresh), vacancies=len(self._deleted) - len(revived))
+            for label in revived:
+                # hnswlib refuses to update a deleted label while slot replacement is enabled.
+                self._hnsw.unmark_deleted(label)
+                self._deleted.discard(label)
+            self._add_rows(updated, rows, matrix, replace_deleted=False)
+            self._add_rows(fresh, rows, matrix, replace_deleted=True)
+            self._live.update(rows)
+            if fresh and self._deleted:
+                self._forget_replaced_labels()
+
+    def delete(self, labels: Iterable[int]) -> None:
+        """Remove labels; labels that are not live are ignored."""
+        with self._lock:
+            for label in labels:
+                if label in self._live:
+                    self._hnsw.mark_deleted(label)
+                    self._live.discard(label)
+                    self._deleted.add(label)
+
+    def _latest_row_by_label(self, labels: Sequence[int], vectors: np.ndarray) -> dict[int, int]:
+        """Map each label to its last row index, after validating shapes and labels."""
+        labels = [int(label) for label in labels]
+        if vectors.ndim != 2 or vectors.shape[0] != len(labels) or vectors.shape[1] != self._meta.dim:
+            raise ValueError(
+                f"expected vectors of shape ({len(labels)}, {self._meta.dim}), got {vectors.shape}"
+            )
+        if any(label < 0 for label in labels):
+            raise ValueError("labels must be non-negative")
+        if labels and not np.isfinite(vectors).all():
+            raise ValueError("vectors must be finite")
+        return {label: row for row, label in enumerate(labels)}
+
+    def _ensure_capacity(self, fresh_count: int, vacancies: int) -> None:
+        """Grow hnswlib's allocation, doubling, so that `fresh_count` new labels fit."""
+        needed = self._hnsw.element_count + max(0, fresh_count - vacancies)
+        capacity = self._hnsw.get_max_elements()
+        if needed <= capacity:
+            return
+        while capacity < needed:
+            capacity *= 2
+        self._hnsw.resize_index(capacity)
+
+    def _add_rows(
+        self, labels: list[int], rows: dict[int, int], matrix: np.ndarray, replace_deleted: bool
+    ) -> None:
+        """Hand the rows of `labels` to hnswlib in one call."""
+        if labels:
+            data = matrix[[rows[label] for label in labels]]
+            self._hnsw.add_items(data, np.asarray(labels, dtype=np.uint64), replace_deleted=replace_deleted)
+
+    def _forget_replaced_labels(self) -> None:
+        """Drop deleted labels whose slots hnswlib just gave to new labels."""
+        held = set(self._hnsw.get_ids_list())
+        self._deleted &= held
+
+    # ------------------------------------------------------------------------ search
+
+    def search(
+        self, vector: np.ndarray, k: int, exclude: Collection[int] = ()
+    ) -> list[tuple[int, float]]:
+        """The k live labels most similar to `vector`, as (label, cosine similarity), best first.
+
+        Labels in `exclude` are never returned, yet k results still come back when that many
+        other labels are live.
+        """
+        query = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        if query.shape[1] != self._meta.dim:
+            raise ValueError(f"expected a vector of length {self._meta.dim}, got {query.shape[1]}")
+        with self._lock:
+            excluded = {label for label in exclude if label in self._live}
+            wanted = min(k, len(self._live) - len(excluded))
+            if wanted <= 0:
+                return []
+            allowed = (lambda label: label not in excluded) if excluded else None
+            labels, distances = self._knn(query, wanted, allowed)
+        return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels, distances)]
+
+    def _knn(self, query: np.ndarray, k: int, allowed: Any) -> tuple[list[int], list[float]]:
+        """hnswlib search, widened to the whole graph when the normal search finds too few."""
+        try:
+            labels, distances = self._hnsw.knn_query(query, k=k, num_threads=1, filter=allowed)
+        except RuntimeError:
+            # Heavy deletion or filtering can leave fewer than k reachable candidates in the
+            # ef-sized beam; searching with ef = every element finds all that exist.
+            self._hnsw.set_ef(max(self._params.ef_search, self._hnsw.element_count))
+            try:
+                labels, distances = self._hnsw.knn_query(query, k=k, num_threads=1, filter=allowed)
+            finally:
+                self._hnsw.set_ef(self._params.ef_search)
+        return labels[0].tolist(), distances[0].tolist()
+
+    # ------------------------------------------------------------------------ persistence
+
+    def save(self, directory: Path) -> None:
+        """Write the index to `directory` atomically, then remove older generations.
+
+        The data file goes under a new generation name (written to a temp name, fsynced,
+        renamed); replacing `index.json` commits it. Other files in the directory are left alone.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            data_name = f"index-{_next_generation(directory)}.hnsw"
+            size, checksum = self._write_data_file(directory, data_name)
+            manifest = self._manifest(data_name, size, checksum)
+        _write_json_atomically(directory / MANIFEST_NAME, manifest)
+        _fsync_directory(directory)
+        _remove_stale_files(directory, keep=data_name)
+
+    def _write_data_file(self, directory: Path, data_name: str) -> tuple[int, str]:
+        """Save hnswlib's data under `data_name`; returns its size and checksum."""
+        final = directory / data_name
+        temp = directory / f"{data_name}.tmp"
+        self._hnsw.save_index(str(temp))
+        _fsync_file(temp)
+        size, checksum = _size_and_checksum(temp)
+        os.replace(temp, final)
+        return size, checksum
+
+    def _manifest(self, data_name: str, size: int, checksum: str) -> dict[str, Any]:
+        """The manifest that describes and verifies a saved data file."""
+        return {
+            "format_version": self._meta.format_version,
+            "model_id": self._meta.model_id,
+            "dim": self._meta.dim,
+            "space": self._meta.space,
+            "m": self._params.m,
+            "ef_construction": self._params.ef_construction,
+            "ef_search": self._params.ef_search,
+            "count": len(self._live),
+            "element_count": self._hnsw.element_count,
+            "deleted": sorted(self._deleted),
+            "data_file": data_name,
+            "data_size": size,
+            "data_blake2b": checksum,
+        }
+
+
+# ---------------------------------------------------------------------------- helpers: meta
+
+
+def _check_meta(meta: IndexMeta) -> None:
+    """Reject meta that hnswlib or cosine similarity cannot work with."""
+    if meta.dim <= 0:
+        raise ValueError(f"dim must be positive, got {meta.dim}")
+    if meta.space not in SUPPORTED_SPACES:
+        raise ValueError(f"space must be one of {SUPPORTED_SPACES}, got {meta.space!r}")
+
+
+# ---------------------------------------------------------------------------- helpers: load
+
+_MANIFEST_TYPES: dict[str, type] = {
+    "format_version": int,
+    "model_id": str,
+    "dim": int,
+    "space": str,
+    "m": int,
+    "ef_construction": int,
+    "ef_search": int,
+    "count": int,
+    "element_count": int,
+    "deleted": list,
+    "data_file": str,
+    "data_size": int,
+    "data_blake2b": str,
+}
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    """Parse `index.json`, raising IndexCorrupt when it is missing or malformed."""
+    path = directory / MANIFEST_NAME
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise IndexCorrupt(f"no index in {directory}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorrupt(f"unreadable manifest {path}: {exc}") from exc
+    try:
+        manifest = json.loads(text)
+    except ValueError as exc:
+        raise IndexCorrupt(f"unparsable manifest {path}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"manifest {path} is not an object")
+    if not isinstance(manifest.get("format_version"), int):
+        raise IndexCorrupt(f"manifest {path} has no format version")
+    return manifest
+
+
+def _check_manifest_matches(manifest: dict[str, Any], meta: IndexMeta) -> None:
+    """Raise IndexMismatch when the index was made for other meta, IndexCorrupt when ill-typed."""
+    if manifest["format_version"] != meta.format_version:
+        raise IndexMismatch(
+            f"index format {manifest['format_version']}, expected {meta.format_version}"
+        )
+    for key, expected_type in _MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        if not isinstance(value, expected_type) or isinstance(value, bool):
+            raise IndexCorrupt(f"manifest field {key!r} is missing or not a {expected_type.__name__}")
+    for field in ("model_id", "dim", "space"):
+        if manifest[field] != getattr(meta, field):
+            raise IndexMismatch(f"index {field} is {manifest[field]!r}, expected {getattr(meta, field)!r}")
+
+
+def _verified_data_path(directory: Path, manifest: dict[str, Any]) -> Path:
+    """The data file named by the manifest, after checking its name, size and checksum."""
+    name = manifest["data_file"]
+    if not _DATA_NAME.match(name):
+        raise IndexCorrupt(f"manifest names an invalid data file {name!r}")
+    path = directory / name
+    try:
+        size, checksum = _size_and_checksum(path)
+    except OSError as exc:
+        raise IndexCorrupt(f"data file {path} is unreadable: {exc}") from exc
+    if size != manifest["data_size"]:
+        raise IndexCorrupt(f"data file {path} has {size} bytes, manifest says {manifest['data_size']}")
+    if checksum != manifest["data_blake2b"]:
+        raise IndexCorrupt(f"data file {path} does not match its checksum")
+    return path
+
+
+def _load_hnsw(path: Path, meta: IndexMeta) -> hnswlib.Index:
+    """Have hnswlib read a verified data file, turning its failures into IndexCorrupt."""
+    hnsw = hnswlib.Index(space=meta.space, dim=meta.dim)
+    try:
+        hnsw.load_index(str(path), max_elements=0, allow_replace_deleted=True)
+    except (RuntimeError, ValueError, MemoryError, OSError) as exc:
+        raise IndexCorrupt(f"hnswlib cannot load {path}: {exc}") from exc
+    return hnsw
+
+
+def _live_and_deleted(hnsw: hnswlib.Index, manifest: dict[str, Any]) -> tuple[set[int], set[int]]:
+    """Split hnswlib's labels into live and deleted, checking them against the manifest."""
+    held = set(hnsw.get_ids_list())
+    deleted = {label for label in manifest["deleted"] if isinstance(label, int)}
+    if len(deleted) != len(manifest["deleted"]) or not deleted <= held:
+        raise IndexCorrupt("manifest lists deleted labels the index does not hold")
+    live = held - deleted
+    if len(live) != manifest["count"] or hnsw.element_count != manifest["element_count"]:
+        raise IndexCorrupt("index counts do not match the manifest")
+    return live, deleted
+
+
+# ---------------------------------------------------------------------------- helpers: files
+
+
+def _size_and_checksum(path: Path) -> tuple[int, str]:
+    """Byte size and blake2b hex digest of a file, read in blocks."""
+    digest = hashlib.blake2b()
+    size = 0
+    with open(path, "rb") as file:
+        while block := file.read(_CHECKSUM_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    """Force a file's contents to disk (hnswlib's writer does not)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Force renames in a directory to disk, where the platform allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some platforms and file systems cannot fsync a directory
+    finally:
+        os.close(fd)
+
+
+def _write_json_atomically(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to a temp file, fsync it, and rename it over `path`."""
+    temp = path.with_name(f"{path.name}.tmp")
+    with open(temp, "w", encoding="utf-8") as file:
+        json.dump(payload, file, separators=(",", ":"))
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+
+
+def _next_generation(directory: Path) -> int:
+    """One more than any generation present, committed or left over from a crash."""
+    generations = [0]
+    for entry in directory.iterdir():
+        name = entry.name.removesuffix(".tmp")
+        match = _DATA_NAME.match(name)
+        if match:
+            generations.append(int(match.group(1)))
+    return max(generations) + 1
+
+
+def _remove_stale_files(directory: Path, keep: str) -> None:
+    """Delete older data files and temp files of this index; nothing else in the directory."""
+    for entry in directory.iterdir():
+        name = entry.name
+        stale = (_DATA_NAME.match(name) and name != keep) or _TEMP_NAME.match(name)
+        if stale:
+            try:
+                entry.unlink()
+            except FileNotFoundError:
+                pass
