@@ -91,6 +91,7 @@ class VectorIndex:
         self._live = live
         self._deleted = deleted  # labels hnswlib still holds in a slot marked deleted
         self._lock = threading.RLock()
+        self._save_lock = threading.Lock()  # one save at a time, or one could delete another's file
 
     # ------------------------------------------------------------------------ construction
 
@@ -198,7 +199,7 @@ class VectorIndex:
     def delete(self, labels: Iterable[int]) -> None:
         """Remove labels; labels that are not live are ignored."""
         with self._lock:
-            for label in labels:
+            for label in map(int, labels):
                 if label in self._live:
                     self._hnsw.mark_deleted(label)
                     self._live.discard(label)
@@ -258,23 +259,28 @@ class VectorIndex:
             wanted = min(k, len(self._live) - len(excluded))
             if wanted <= 0:
                 return []
-            allowed = (lambda label: label not in excluded) if excluded else None
-            labels, distances = self._knn(query, wanted, allowed)
-        return [(int(label), 1.0 - float(distance)) for label, distance in zip(labels, distances)]
+            return self._knn(query, wanted, excluded)
 
-    def _knn(self, query: np.ndarray, k: int, allowed: Any) -> tuple[list[int], list[float]]:
-        """hnswlib search, widened to the whole graph when the normal search finds too few."""
+    def _knn(self, query: np.ndarray, k: int, excluded: set[int]) -> list[tuple[int, float]]:
+        """hnswlib search, falling back to an exact scan when the graph search finds too few.
+
+        Heavy deletion or filtering can leave fewer than k reachable candidates in hnswlib's
+        beam, which hnswlib reports as an error rather than a short answer.
+        """
+        allowed = (lambda label: label not in excluded) if excluded else None
         try:
             labels, distances = self._hnsw.knn_query(query, k=k, num_threads=1, filter=allowed)
         except RuntimeError:
-            # Heavy deletion or filtering can leave fewer than k reachable candidates in the
-            # ef-sized beam; searching with ef = every element finds all that exist.
-            self._hnsw.set_ef(max(self._params.ef_search, self._hnsw.element_count))
-            try:
-                labels, distances = self._hnsw.knn_query(query, k=k, num_threads=1, filter=allowed)
-            finally:
-                self._hnsw.set_ef(self._params.ef_search)
-        return labels[0].tolist(), distances[0].tolist()
+            return self._exact_search(query, k, excluded)
+        return [(int(label), 1.0 - float(d)) for label, d in zip(labels[0], distances[0])]
+
+    def _exact_search(self, query: np.ndarray, k: int, excluded: set[int]) -> list[tuple[int, float]]:
+        """Brute-force cosine search over every live, non-excluded label."""
+        candidates = sorted(self._live - excluded)
+        stored = np.asarray(self._hnsw.get_items(candidates), dtype=np.float32)
+        similarities = _unit_rows(stored) @ _unit_rows(query)[0]
+        best = np.argsort(-similarities, kind="stable")[:k]
+        return [(candidates[i], float(similarities[i])) for i in best]
 
     # ------------------------------------------------------------------------ persistence
 
@@ -286,26 +292,21 @@ class VectorIndex:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        with self._lock:
+        with self._save_lock:
             data_name = f"index-{_next_generation(directory)}.hnsw"
-            size, checksum = self._write_data_file(directory, data_name)
-            manifest = self._manifest(data_name, size, checksum)
-        _write_json_atomically(directory / MANIFEST_NAME, manifest)
-        _fsync_directory(directory)
-        _remove_stale_files(directory, keep=data_name)
+            temp = directory / f"{data_name}.tmp"
+            with self._lock:
+                self._hnsw.save_index(str(temp))
+                manifest = self._manifest(data_name)
+            _fsync_file(temp)
+            manifest["data_size"], manifest["data_blake2b"] = _size_and_checksum(temp)
+            os.replace(temp, directory / data_name)
+            _write_json_atomically(directory / MANIFEST_NAME, manifest)
+            _fsync_directory(directory)
+            _remove_stale_files(directory, keep=data_name)
 
-    def _write_data_file(self, directory: Path, data_name: str) -> tuple[int, str]:
-        """Save hnswlib's data under `data_name`; returns its size and checksum."""
-        final = directory / data_name
-        temp = directory / f"{data_name}.tmp"
-        self._hnsw.save_index(str(temp))
-        _fsync_file(temp)
-        size, checksum = _size_and_checksum(temp)
-        os.replace(temp, final)
-        return size, checksum
-
-    def _manifest(self, data_name: str, size: int, checksum: str) -> dict[str, Any]:
-        """The manifest that describes and verifies a saved data file."""
+    def _manifest(self, data_name: str) -> dict[str, Any]:
+        """The manifest of the index as saved now, still lacking the data file's size and checksum."""
         return {
             "format_version": self._meta.format_version,
             "model_id": self._meta.model_id,
@@ -318,12 +319,16 @@ class VectorIndex:
             "element_count": self._hnsw.element_count,
             "deleted": sorted(self._deleted),
             "data_file": data_name,
-            "data_size": size,
-            "data_blake2b": checksum,
         }
 
 
 # ---------------------------------------------------------------------------- helpers: meta
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
 
 
 def _check_meta(meta: IndexMeta) -> None:

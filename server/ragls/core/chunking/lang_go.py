@@ -13,13 +13,25 @@ from ragls.core.chunking.source import SourceText
 class GoChunker:
     """Describes `function_declaration` and `method_declaration` matches."""
 
+    def __init__(self) -> None:
+        # (tree, package) of the last file seen: every function of a file asks again.
+        self._package: tuple[Node | None, str] = (None, "")
+
+    def _package_of(self, root: Node) -> str:
+        """The package name of `root`'s file, looked up once per tree."""
+        cached_root, package = self._package
+        if cached_root is None or cached_root != root:
+            package = package_name(root)
+            self._package = (root, package)
+        return package
+
     def describe(
         self, function: Node, name: Node | None, source: SourceText, root: Node
     ) -> FunctionInfo | None:
         """Qualified name, kind, span start (doc comment included), signature and doc."""
         if name is None:
             return None
-        parts = [package_name(root)]
+        parts = [self._package_of(root)]
         is_method = function.type == "method_declaration"
         if is_method:
             parts.append(receiver_type(function))
@@ -40,7 +52,7 @@ class GoChunker:
 
 def package_name(root: Node) -> str:
     """The name in the file's `package` clause, or '' when there is none."""
-    for child in root.named_children:
+    for child in root.children:
         if child.type == "package_clause":
             identifier = child.named_child(0)
             return node_text(identifier) if identifier is not None else ""
