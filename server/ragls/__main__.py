@@ -186,7 +186,8 @@ def run_status(args: argparse.Namespace) -> int:
     if status["last_run"]:
         run = status["last_run"]
         print(
-            f"{'last index':15} {run['finished']}: {run['embedded']} embedded, "
+            f"{'last index':15} {run['finished']}: {run['embedded']} embedded"
+            f"{' on ' + run['device'] if run.get('device') else ''}, "
             f"{run['cache_hits']} cache hits, {run['seconds']}s"
         )
     return 0
@@ -277,9 +278,12 @@ def _open_indexed(root: Path, args: argparse.Namespace):
 
 
 def _remember_last_run(indexer, report) -> None:
+    # A run with nothing to embed never loads the model: keep the device of the last run that did.
+    previous = json.loads(indexer.store.get_meta("last_run") or "{}")
+    device = indexer.embedder.device if getattr(indexer.embedder, "loaded", False) else previous.get("device")
     indexer.store.set_meta(
         "last_run",
-        json.dumps({**report.as_dict(), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}),
+        json.dumps({**report.as_dict(), "device": device, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}),
     )
 
 

@@ -131,7 +131,7 @@ class VectorIndex:
         _check_manifest_matches(manifest, meta)
         data_path = _verified_data_path(directory, manifest)
         params = _Params(manifest["m"], manifest["ef_construction"], manifest["ef_search"])
-        hnsw = _load_hnsw(data_path, meta)
+        hnsw = _load_hnsw(data_path, meta, capacity=max(1, manifest["capacity"], manifest["element_count"]))
         live, deleted = _live_and_deleted(hnsw, manifest)
         hnsw.set_ef(params.ef_search)
         return cls(meta, params, hnsw, live=live, deleted=deleted)
@@ -177,10 +177,10 @@ class VectorIndex:
         A label given twice keeps its last row. Capacity doubles as needed, and slots of deleted
         labels are reused before new ones are taken.
         """
-        rows = self._latest_row_by_label(labels, vectors)
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = self._latest_row_by_label(labels, matrix)
         if not rows:
             return
-        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._lock:
             revived = [label for label in rows if label in self._deleted]
             updated = [label for label in rows if label in self._live] + revived
@@ -224,9 +224,10 @@ class VectorIndex:
         capacity = self._hnsw.get_max_elements()
         if needed <= capacity:
             return
-        while capacity < needed:
-            capacity *= 2
-        self._hnsw.resize_index(capacity)
+        grown = max(1, capacity)
+        while grown < needed:
+            grown *= 2
+        self._hnsw.resize_index(grown)
 
     def _add_rows(
         self, labels: list[int], rows: dict[int, int], matrix: np.ndarray, replace_deleted: bool
@@ -317,18 +318,22 @@ class VectorIndex:
             "ef_search": self._params.ef_search,
             "count": len(self._live),
             "element_count": self._hnsw.element_count,
+            "capacity": self._hnsw.get_max_elements(),
             "deleted": sorted(self._deleted),
             "data_file": data_name,
         }
 
 
-# ---------------------------------------------------------------------------- helpers: meta
+# ---------------------------------------------------------------------------- helpers: vectors
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms == 0, 1, norms)
+
+
+# ---------------------------------------------------------------------------- helpers: meta
 
 
 def _check_meta(meta: IndexMeta) -> None:
@@ -351,6 +356,7 @@ _MANIFEST_TYPES: dict[str, type] = {
     "ef_search": int,
     "count": int,
     "element_count": int,
+    "capacity": int,
     "deleted": list,
     "data_file": str,
     "data_size": int,
@@ -410,11 +416,12 @@ def _verified_data_path(directory: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def _load_hnsw(path: Path, meta: IndexMeta) -> hnswlib.Index:
+def _load_hnsw(path: Path, meta: IndexMeta, capacity: int) -> hnswlib.Index:
     """Have hnswlib read a verified data file, turning its failures into IndexCorrupt."""
     hnsw = hnswlib.Index(space=meta.space, dim=meta.dim)
     try:
-        hnsw.load_index(str(path), max_elements=0, allow_replace_deleted=True)
+        # An explicit capacity: hnswlib would take 0 from the file of an empty index.
+        hnsw.load_index(str(path), max_elements=capacity, allow_replace_deleted=True)
     except (RuntimeError, ValueError, MemoryError, OSError) as exc:
         raise IndexCorrupt(f"hnswlib cannot load {path}: {exc}") from exc
     return hnsw

@@ -12,6 +12,8 @@ from ragls.core.chunking.source import SourceText
 
 MAX_SIGNATURE_CHARS = 200
 
+_COMMENTS = frozenset({"comment", "line_comment", "block_comment"})
+
 _SPACE_AFTER_OPEN = re.compile(r"([(\[])\s+")
 _SPACE_BEFORE_CLOSE = re.compile(r"\s+([)\]])")
 
@@ -21,7 +23,8 @@ class FunctionInfo:
     """A function found by a language chunker, in tree-sitter coordinates.
 
     `start` is the (row, byte column) point where the chunk begins (decorators, attributes or
-    the doc comment above the definition); the chunk ends where `node` ends.
+    the doc comment above the definition); the chunk ends where `end_node` ends, or `node`
+    when it is None.
     """
 
     name: str
@@ -31,6 +34,7 @@ class FunctionInfo:
     start: tuple[int, int]
     signature: str
     docstring: str
+    end_node: Node | None = None
 
 
 class LanguageChunker(Protocol):
@@ -47,6 +51,11 @@ def node_text(node: Node) -> str:
     """The decoded source text of a node."""
     data = node.text
     return data.decode("utf-8", "replace") if data else ""
+
+
+def first_named_child(node: Node) -> Node | None:
+    """The first named child of `node`, or None (Node.named_child raises when out of range)."""
+    return node.named_child(0) if node.named_child_count else None
 
 
 def collapse_whitespace(text: str) -> str:
@@ -68,6 +77,17 @@ def signature_between(source: SourceText, start_byte: int, end_byte: int, strip:
     if len(signature) > MAX_SIGNATURE_CHARS:
         signature = signature[: MAX_SIGNATURE_CHARS - 1].rstrip() + "…"
     return signature
+
+
+def header_end(function: Node, body: Node | None) -> int:
+    """Byte offset where a function's header ends: just before its body, skipping comments
+    that sit between the two."""
+    if body is None:
+        return function.end_byte
+    before = body.prev_sibling
+    while before is not None and before.type in _COMMENTS:
+        before = before.prev_sibling
+    return before.end_byte if before is not None else body.start_byte
 
 
 def point(node: Node) -> tuple[int, int]:

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from ragls.core.chunking.source import SourceText
 
+# A doc comment longer than this is more likely a false match (say a JS regex ending in `*/`).
+MAX_BLOCK_LINES = 400
+
 
 @dataclass(frozen=True, slots=True)
 class DocComment:
@@ -23,21 +26,15 @@ class DocComment:
     text: str
 
 
-def line_comment_above(
-    source: SourceText, row: int, prefix: bytes, strip: bytes | None = None
-) -> DocComment | None:
-    """The run of `prefix` comment lines ending on the line just above `row`, or None.
-
-    `strip` is what to remove from each line before cleaning (defaults to `prefix`).
-    """
+def line_comment_above(source: SourceText, row: int, prefix: bytes) -> DocComment | None:
+    """The run of `prefix` comment lines ending on the line just above `row`, or None."""
     lines = source.lines
     first = row
     while first > 0 and lines[first - 1].lstrip().startswith(prefix):
         first -= 1
     if first == row:
         return None
-    marker = strip or prefix
-    bodies = [_after_marker(lines[index].strip(), marker) for index in range(first, row)]
+    bodies = [_after_marker(lines[index].strip(), prefix) for index in range(first, row)]
     return DocComment(first, source.indent_of(first), _clean_lines(bodies))
 
 
@@ -45,12 +42,16 @@ def block_comment_above(source: SourceText, row: int, opener: bytes) -> DocComme
     """The `opener ... */` block comment ending on the line just above `row`, or None."""
     lines = source.lines
     last = row - 1
-    if last < 0 or not lines[last].rstrip().endswith(b"*/"):
+    if last < 0:
+        return None
+    closing = lines[last].rstrip()
+    # The comment must close exactly at the end of that line, and only there.
+    if not closing.endswith(b"*/") or b"*/" in closing[:-2]:
         return None
     first = last
     while b"/*" not in lines[first]:
         first -= 1
-        if first < 0:
+        if first < 0 or last - first > MAX_BLOCK_LINES or b"*/" in lines[first]:
             return None
     if not lines[first].lstrip().startswith(opener):
         return None
@@ -93,7 +94,8 @@ def clean_string_literal(literal: str) -> str:
 def _after_marker(line: bytes, marker: bytes) -> bytes:
     """A comment line's text after its marker, with one separating space removed."""
     if line.startswith(marker):
-        line = line[len(marker) :]
+        # Doc-comment flavours repeat the marker's last character (`///`, `##`).
+        line = line[len(marker) :].lstrip(marker[-1:])
     return line[1:] if line.startswith(b" ") else line
 
 

@@ -65,4 +65,6 @@ def parser(language: str) -> Parser:
 
 def query_source(stem: str) -> str:
     """The text of `queries/<stem>.scm` shipped with this package."""
-    return resources.files(__package__).joinpath("queries").joinpath(f"{stem}.scm").read_text("utf-8")
+    return (
+        resources.files(__package__).joinpath("queries").joinpath(f"{stem}.scm").read_text("utf-8")
+    )

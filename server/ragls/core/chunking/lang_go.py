@@ -5,7 +5,14 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from ragls.core.chunk import FUNCTION, METHOD
-from ragls.core.chunking.base import FunctionInfo, node_text, point, signature_between
+from ragls.core.chunking.base import (
+    FunctionInfo,
+    first_named_child,
+    header_end,
+    node_text,
+    point,
+    signature_between,
+)
 from ragls.core.chunking.docs import DocComment, line_comment_above, with_doc_above
 from ragls.core.chunking.source import SourceText
 
@@ -38,14 +45,14 @@ class GoChunker:
         parts.append(node_text(name))
         start, doc = with_doc_above(source, point(function), _go_doc_above)
         body = function.child_by_field_name("body")
-        body_start = body.start_byte if body is not None else function.end_byte
+        signature_end = header_end(function, body)
         return FunctionInfo(
             name=".".join(part for part in parts if part),
             kind=METHOD if is_method else FUNCTION,
             node=function,
             name_node=name,
             start=start,
-            signature=signature_between(source, function.start_byte, body_start),
+            signature=signature_between(source, function.start_byte, signature_end),
             docstring=doc,
         )
 
@@ -54,7 +61,7 @@ def package_name(root: Node) -> str:
     """The name in the file's `package` clause, or '' when there is none."""
     for child in root.children:
         if child.type == "package_clause":
-            identifier = child.named_child(0)
+            identifier = first_named_child(child)
             return node_text(identifier) if identifier is not None else ""
     return ""
 
@@ -62,7 +69,7 @@ def package_name(root: Node) -> str:
 def receiver_type(method: Node) -> str:
     """The receiver's type name without `*` or type arguments."""
     receiver = method.child_by_field_name("receiver")
-    declaration = receiver.named_child(0) if receiver is not None else None
+    declaration = first_named_child(receiver) if receiver is not None else None
     if declaration is None:
         return ""
     type_node = declaration.child_by_field_name("type")
@@ -74,7 +81,7 @@ def receiver_type(method: Node) -> str:
         if type_node.type == "generic_type":
             type_node = type_node.child_by_field_name("type")
         else:
-            type_node = type_node.named_child(0)
+            type_node = first_named_child(type_node)
     return node_text(type_node) if type_node is not None else ""
 
 

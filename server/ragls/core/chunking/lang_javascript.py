@@ -9,7 +9,7 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from ragls.core.chunk import CONSTRUCTOR, FUNCTION, METHOD
-from ragls.core.chunking.base import FunctionInfo, node_text, point, signature_between
+from ragls.core.chunking.base import FunctionInfo, header_end, node_text, point, signature_between
 from ragls.core.chunking.docs import DocComment, block_comment_above, with_doc_above
 from ragls.core.chunking.source import SourceText
 
@@ -38,15 +38,16 @@ class JavaScriptChunker:
         outer = _outer(function)
         start, doc = with_doc_above(source, _after_decorators(outer), _jsdoc_above)
         body = function.child_by_field_name("body")
-        body_start = body.start_byte if body is not None else function.end_byte
+        signature_end = header_end(function, body)
         return FunctionInfo(
             name=qualified,
             kind=_kind(function, own_name),
             node=function,
             name_node=name_node,
             start=start,
-            signature=signature_between(source, outer.start_byte, body_start),
+            signature=signature_between(source, outer.start_byte, signature_end),
             docstring=doc,
+            end_node=outer,
         )
 
 
@@ -177,9 +178,12 @@ def _outer(function: Node) -> Node:
 def _declaration_of(declarator: Node) -> Node:
     """The `const`/`let`/`var` statement of a declarator when it declares nothing else."""
     declaration = declarator.parent
-    if declaration is not None and declaration.type in _DECLARATIONS:
-        if declaration.named_child_count == 1:
-            return declaration
+    if (
+        declaration is not None
+        and declaration.type in _DECLARATIONS
+        and declaration.named_child_count == 1
+    ):
+        return declaration
     return declarator
 
 

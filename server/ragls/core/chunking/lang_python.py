@@ -5,7 +5,14 @@ from __future__ import annotations
 from tree_sitter import Node
 
 from ragls.core.chunk import CONSTRUCTOR, FUNCTION, METHOD
-from ragls.core.chunking.base import FunctionInfo, node_text, point, signature_between
+from ragls.core.chunking.base import (
+    FunctionInfo,
+    first_named_child,
+    header_end,
+    node_text,
+    point,
+    signature_between,
+)
 from ragls.core.chunking.docs import clean_string_literal
 from ragls.core.chunking.source import SourceText
 
@@ -25,14 +32,14 @@ class PythonChunker:
         scopes = enclosing_scopes(function)
         qualified = ".".join([*(node_text(n) for n, _ in reversed(scopes)), own_name])
         body = function.child_by_field_name("body")
-        body_start = body.start_byte if body is not None else function.end_byte
+        signature_end = header_end(function, body)
         return FunctionInfo(
             name=qualified,
             kind=_kind(own_name, scopes),
             node=function,
             name_node=name,
             start=point(_outer(function)),
-            signature=signature_between(source, function.start_byte, body_start, strip=":"),
+            signature=signature_between(source, function.start_byte, signature_end, strip=":"),
             docstring=docstring(body),
         )
 
@@ -54,12 +61,12 @@ def docstring(body: Node | None) -> str:
     """The cleaned first string statement of a function body, or ''."""
     if body is None:
         return ""
-    first = body.named_child(0)
+    first = first_named_child(body)
     while first is not None and first.type == "comment":
         first = first.next_named_sibling
     if first is None or first.type != "expression_statement" or first.named_child_count != 1:
         return ""
-    literal = first.named_child(0)
+    literal = first_named_child(first)
     if literal is None or literal.type != "string":
         return ""
     return clean_string_literal(node_text(literal))

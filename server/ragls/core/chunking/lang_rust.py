@@ -10,6 +10,7 @@ from ragls.core.chunk import FUNCTION, METHOD
 from ragls.core.chunking.base import (
     FunctionInfo,
     collapse_whitespace,
+    header_end,
     node_text,
     point,
     signature_between,
@@ -33,14 +34,14 @@ class RustChunker:
         qualified = "::".join([*(scope for scope, _ in reversed(scopes)), node_text(name)])
         first, doc_comments = _leading_items(function)
         body = function.child_by_field_name("body")
-        body_start = body.start_byte if body is not None else function.end_byte
+        signature_end = header_end(function, body)
         return FunctionInfo(
             name=qualified,
             kind=METHOD if scopes and scopes[0][1] in _TYPE_SCOPES else FUNCTION,
             node=function,
             name_node=name,
             start=point(first),
-            signature=signature_between(source, function.start_byte, body_start),
+            signature=signature_between(source, function.start_byte, signature_end),
             docstring=_doc_text(doc_comments),
         )
 

@@ -67,7 +67,7 @@ def find_functions(language: str, root: Node, source: SourceText) -> list[Functi
 
 def _to_chunk(path: str, language: str, source: SourceText, info: FunctionInfo) -> Chunk:
     """Build the Chunk of one described function."""
-    node = info.node
+    node = info.end_node or info.node
     end = node.end_point
     start_byte = source.byte_offset(*info.start)
     return Chunk(
