@@ -440,6 +440,8 @@ def test_index_survives_sigkill_at_random_moments_during_save_loops(tmp_path):
         newest = max(loaded.labels())
         assert loaded.search(saver.vectors_of_step(steps[0])[-1], 1)[0][0] == newest
     assert last_saved is not None and last_saved >= 5, "the children never got far enough"
+    # About half the kills land inside a save on a typical machine; none would test nothing.
+    assert kills_during_save >= 1
     loaded = VectorIndex.load(tmp_path, saver.META)
     loaded.save(tmp_path)
     names = sorted(path.name for path in tmp_path.iterdir())

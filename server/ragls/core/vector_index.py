@@ -30,9 +30,9 @@ MANIFEST_NAME = "index.json"
 SUPPORTED_SPACES = ("cosine", "ip")  # both report distance as 1 - similarity
 
 # Chosen with bench/recall.py on real all-MiniLM-L6-v2 embeddings of stdlib functions.
-DEFAULT_M = 16
+DEFAULT_M = 32
 DEFAULT_EF_CONSTRUCTION = 200
-DEFAULT_EF_SEARCH = 64
+DEFAULT_EF_SEARCH = 256
 
 _DATA_NAME = re.compile(r"^index-(\d+)\.hnsw$")
 _TEMP_NAME = re.compile(r"^(index-\d+\.hnsw|index\.json)\.tmp$")
