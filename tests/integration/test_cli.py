@@ -104,3 +104,13 @@ def test_missing_model_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert "cannot load embedding model 'no-such-org/no-such-model'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    (tmp_path / "a.py").write_text("def f():\n    pass\n")
+    result = ragls("index", str(tmp_path), "--device", "cuda", cache=tmp_path / "cache")
+    assert result.returncode == 2 and "no CUDA GPU" in result.stderr and "Traceback" not in result.stderr

@@ -213,6 +213,16 @@ def test_reused_slots_answer_for_their_new_labels_only():
         assert all(label >= 20 for label, _ in results)
 
 
+def test_capacity_grows_once_reused_slots_are_used_up(tmp_path):
+    index, _ = filled_index(32, capacity=32)
+    index.delete(range(16))
+    index.add(list(range(100, 116)), unit_vectors(16, seed=3))
+    index.add([200], unit_vectors(1, seed=4))
+    assert index.capacity == 64
+    index.save(tmp_path)
+    assert VectorIndex.load(tmp_path, META).labels() == set(range(16, 32)) | set(range(100, 116)) | {200}
+
+
 def test_capacity_doubles_when_full():
     index, vectors = filled_index(100, capacity=16)
     assert index.capacity == 128
@@ -423,9 +433,9 @@ def test_index_survives_sigkill_at_random_moments_during_save_loops(tmp_path):
     chooser = random.Random(1234)
     last_saved: int | None = None
     kills_during_save = 0
-    for _ in range(10):
+    for _ in range(15):
         child = start_saver(tmp_path)
-        time.sleep(chooser.uniform(0.02, 0.5))
+        time.sleep(chooser.uniform(0.02, 0.4))
         saved, in_flight = kill_and_collect(child)
         last_saved = saved if saved is not None else last_saved
         kills_during_save += in_flight is not None

@@ -103,6 +103,10 @@ class SentenceTransformerEmbedder:
     """An `Embedder` backed by a sentence-transformers model, loaded on first use."""
 
     def __init__(self, model: str | None = None, device: str = "auto", batch_size: int | None = None):
+        if device not in DEVICES:
+            raise EmbeddingError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+        if device == "cuda":
+            pick_device(device)  # asked for explicitly: fail now, not at the first changed file
         self.spec = resolve_model(model)
         self.model_id = self.spec.model_id
         self._requested_device = device

@@ -1,0 +1,636 @@
+"""Search quality of the three rankings (dense, lexical, hybrid) on code nobody here wrote.
+
+    OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python bench/quality.py \
+        [--small] [--limit-queries 400] [--out bench/results/quality.json]
+
+Method
+------
+1. Corpus. A fixed list of CPython 3.11 standard-library packages and modules is copied into a
+   temporary folder. In the copy every function's and method's docstring is removed with `ast`:
+   the docstring's lines become blank lines (or one `pass` where the docstring was the whole
+   body), so line numbers and syntax stay valid. Module and class docstrings are kept: they are
+   not queries, and real code has them. A file that `ast` cannot parse is copied unchanged.
+2. Queries. Each removed docstring's first sentence (of its first paragraph, whitespace
+   collapsed) becomes a query whose one right answer is the function it came from, named as
+   ragls names Python chunks: (workspace-relative path, `Class.method` / `outer.inner`).
+   Sentences shorter than five words, boilerplate ("Same as ...", "Deprecated ..."), signature
+   lines, grammar rules, doctest text, and sentences shared by several functions are left out. A seeded sample is kept.
+3. Index. The copy is indexed by ragls's own `Indexer` into a fresh cache folder, with one
+   all-MiniLM-L6-v2 embedder on the CPU, exactly as the server would.
+4. Search. The product rankings go through `Retriever.search` (so their latency is real). The
+   fusion variants (other RRF constants, weighted RRF, score fusion) are computed here from the
+   same dense and lexical candidate lists (50 deep, like the product); the script checks that its
+   own k=60 fusion reproduces the product's hybrid.
+5. Metrics, over the top 10: MRR@10, recall@1, recall@10, mean latency per query, and a
+   bootstrap 95% interval of MRR@10.
+
+Biases to keep in mind
+----------------------
+- Docstrings are written by the function's author and reuse its identifiers ("Return the
+  header's charset" for `get_charset`), which favours lexical matching. Real users' queries
+  share fewer words with the code, so lexical numbers here are an upper bound.
+- The standard library is in the model's training data, probably with its docstrings; dense
+  scores may be flattered as well.
+- Exactly one right answer per query: a near-duplicate function (an overload in a subclass,
+  the sync twin of an async method) counts as a miss though a user would be content with it.
+- The first sentence of a docstring is a summary of the function; queries about a detail that
+  sits in its body are not represented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "server"))
+
+from ragls.core.embedding import SentenceTransformerEmbedder  # noqa: E402
+from ragls.core.indexer import Indexer, Progress  # noqa: E402
+from ragls.core.retrieval import CANDIDATES, RRF_K, Retriever  # noqa: E402
+from ragls.core.settings import EngineSettings  # noqa: E402
+
+STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
+RESULTS_DIR = REPO / "bench" / "results"
+DEFAULT_OUT = RESULTS_DIR / "quality.json"
+DEFAULT_QUERIES = 400
+SEED = 0
+TOP = 10  # metrics are computed over the first TOP results
+MIN_WORDS = 5
+BOOTSTRAP_SAMPLES = 2000
+
+# The full corpus: about 3,500 functions. Packages are copied whole (their tests left out).
+FULL_PACKAGES = ("json", "email", "http", "logging", "concurrent", "urllib", "importlib", "xml/etree")
+FULL_MODULES = (
+    "argparse", "shutil", "pathlib", "textwrap", "difflib", "csv", "calendar", "heapq",
+    "statistics", "fractions", "tarfile", "zipfile", "configparser", "gettext", "inspect",
+    "smtplib", "ftplib", "random", "ipaddress", "bdb",
+)
+# --small: about 300 functions, to check the pipeline in a minute.
+SMALL_PACKAGES = ("json",)
+SMALL_MODULES = ("textwrap", "heapq", "csv", "fractions", "statistics", "shutil", "calendar")
+
+# First sentences that say nothing a user would search for.
+BOILERPLATE = re.compile(
+    r"^(same as|alias (for|of)|deprecated|see |override|overridden|overrides|this method is|"
+    r"this function is|for internal use|internal helper|helper (for|function)|todo)",
+    re.IGNORECASE,
+)
+
+# Signature lines ("fill(text : string) -> string") and grammar rules ("x = a / b").
+CODE_LIKE = re.compile(r"^[\w.]+\(.*\)\s*(->|$)|->| = |::=|\*\s*\(|^\(|\[CFWS\]")
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Query:
+    """A docstring sentence and the one function it describes."""
+
+    text: str
+    path: str  # workspace-relative, forward slashes
+    name: str  # ragls's qualified name: Class.method, outer.inner
+
+    @property
+    def expected(self) -> tuple[str, str]:
+        """The (path, name) a correct hit has."""
+        return (self.path, self.name)
+
+
+@dataclass
+class Corpus:
+    """What was copied and what its docstrings gave."""
+
+    root: Path
+    modules: list[str]
+    files: int = 0
+    unparsed: list[str] = field(default_factory=list)
+    functions: int = 0
+    docstrings_removed: int = 0
+    candidates: list[Query] = field(default_factory=list)
+
+
+@dataclass
+class Ranked:
+    """One ranking's answer to one query: the (path, name) of each result, best first."""
+
+    keys: list[tuple[str, str]]
+    seconds: float
+
+    def rank_of(self, expected: tuple[str, str]) -> int | None:
+        """1-based rank of the expected function within the first TOP results, or None."""
+        for rank, key in enumerate(self.keys[:TOP], start=1):
+            if key == expected:
+                return rank
+        return None
+
+
+# ---------------------------------------------------------------------------- corpus
+
+
+def selected_files(stdlib: Path, packages: tuple[str, ...], modules: tuple[str, ...]) -> list[str]:
+    """Root-relative paths of the selected sources, sorted; test folders are left out."""
+    rels: set[str] = set()
+    for package in packages:
+        for path in (stdlib / package).rglob("*.py"):
+            rel = path.relative_to(stdlib)
+            if not {"test", "tests"} & set(rel.parts):
+                rels.add(rel.as_posix())
+    for module in modules:
+        rels.add(f"{module}.py")
+    return sorted(rels)
+
+
+def function_docstrings(tree: ast.Module) -> list[tuple[str, ast.Constant]]:
+    """(qualified name, docstring node) of every function with a docstring, in source order.
+
+    Names follow ragls's Python chunker: enclosing classes and functions joined with '.',
+    whatever `if`/`try`/`with` blocks lie between them.
+    """
+    found: list[tuple[str, ast.Constant]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    doc = _docstring_node(child)
+                    if doc is not None:
+                        found.append((name, doc))
+                visit(child, f"{name}.")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return found
+
+
+def _docstring_node(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Constant | None:
+    first = function.body[0] if function.body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        if isinstance(first.value.value, str):
+            return first.value
+    return None
+
+
+def count_functions(tree: ast.Module) -> int:
+    """How many def / async def a module holds, nested ones included."""
+    return sum(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(tree))
+
+
+def strip_docstrings(source: str, tree: ast.Module) -> tuple[str, list[tuple[str, str]]]:
+    """The source without function docstrings, and (qualified name, docstring) of each removed.
+
+    Each docstring's lines become blank, except that a docstring that is the whole body leaves a
+    `pass` on its first line. ast columns are UTF-8 byte offsets, so lines are edited as bytes.
+    """
+    lines = source.encode("utf-8").split(b"\n")
+    removed: list[tuple[str, str]] = []
+    bodies = _bodies_by_docstring(tree)
+    for name, doc in function_docstrings(tree):
+        first, last = doc.lineno - 1, doc.end_lineno - 1
+        head = lines[first][: doc.col_offset]
+        tail = lines[last][doc.end_col_offset :]
+        sole = len(bodies[id(doc)]) == 1
+        shares_line = bool(head.strip() or tail.strip())  # `def f(): "doc"` or `"doc"; x = 1`
+        lines[first] = head + b"pass" + tail if sole or shares_line else b""
+        for row in range(first + 1, last + 1):
+            lines[row] = b""
+        removed.append((name, doc.value))
+    return b"\n".join(lines).decode("utf-8"), removed
+
+
+def _bodies_by_docstring(tree: ast.Module) -> dict[int, list[ast.stmt]]:
+    """The body of the function each docstring node opens, keyed by the node's id()."""
+    bodies: dict[int, list[ast.stmt]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            doc = _docstring_node(node)
+            if doc is not None:
+                bodies[id(doc)] = node.body
+    return bodies
+
+
+def first_sentence(docstring: str) -> str:
+    """The first sentence of a docstring's first paragraph, whitespace collapsed."""
+    paragraph = re.split(r"\n\s*\n", inspect.cleandoc(docstring).strip(), maxsplit=1)[0]
+    text = " ".join(paragraph.split())
+    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z(`'\"])", text, maxsplit=1)[0]
+    return sentence.strip()
+
+
+def usable_query(sentence: str) -> bool:
+    """Whether a sentence is a fair search query: long enough, not boilerplate or doctest."""
+    if len(sentence.split()) < MIN_WORDS:
+        return False
+    if ">>>" in sentence or BOILERPLATE.match(sentence) or CODE_LIKE.search(sentence):
+        return False
+    return True
+
+
+def copy_file(source: Path, dest: Path, rel: str, corpus: Corpus) -> None:
+    """Copy one file into the corpus without function docstrings; record its queries."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    raw = source.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+        tree = ast.parse(text)
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        dest.write_bytes(raw)
+        corpus.unparsed.append(rel)
+        return
+    stripped, removed = strip_docstrings(text, tree)
+    try:
+        ast.parse(stripped)
+    except SyntaxError:  # an odd layout the line edit could not handle: keep the original
+        dest.write_bytes(raw)
+        corpus.unparsed.append(rel)
+        return
+    dest.write_text(stripped, encoding="utf-8")
+    corpus.functions += count_functions(tree)
+    corpus.docstrings_removed += len(removed)
+    for name, docstring in removed:
+        sentence = first_sentence(docstring)
+        if usable_query(sentence):
+            corpus.candidates.append(Query(sentence, rel, name))
+
+
+def build_corpus(stdlib: Path, dest: Path, packages: tuple[str, ...], modules: tuple[str, ...]) -> Corpus:
+    """Copy the selection into `dest` with function docstrings removed."""
+    corpus = Corpus(root=dest, modules=[*(f"{p}/" for p in packages), *(f"{m}.py" for m in modules)])
+    for rel in selected_files(stdlib, packages, modules):
+        copy_file(stdlib / rel, dest / rel, rel, corpus)
+        corpus.files += 1
+    return corpus
+
+
+def unambiguous(candidates: list[Query]) -> tuple[list[Query], int]:
+    """Queries whose sentence describes one function only, and how many were left out."""
+    counts = Counter(q.text.lower() for q in candidates)
+    kept = [q for q in candidates if counts[q.text.lower()] == 1]
+    return kept, len(candidates) - len(kept)
+
+
+def sample_queries(queries: list[Query], limit: int) -> list[Query]:
+    """A seeded sample of at most `limit` queries, in a stable order."""
+    ordered = sorted(queries, key=lambda q: (q.path, q.name, q.text))
+    if len(ordered) <= limit:
+        return ordered
+    return random.Random(SEED).sample(ordered, limit)
+
+
+# ---------------------------------------------------------------------------- index
+
+
+def index_corpus(corpus_dir: Path, cache_dir: Path) -> tuple[Indexer, dict, float]:
+    """Index the corpus with one CPU embedder; returns the indexer, its report, and seconds."""
+    embedder = SentenceTransformerEmbedder(device="cpu")
+    embedder.load()
+    indexer = Indexer(corpus_dir, EngineSettings(cache_dir=str(cache_dir), device="cpu"), embedder=embedder)
+    started = time.perf_counter()
+    report = indexer.index_all(progress=_log_progress())
+    return indexer, report.as_dict(), time.perf_counter() - started
+
+
+def _log_progress() -> Callable[[Progress], None]:
+    """A progress callback that prints the embedding phase every 512 chunks."""
+    last = [-1]
+
+    def report(progress: Progress) -> None:
+        if progress.phase != "embedding" or not progress.chunks_total:
+            return
+        step = progress.chunks_done // 512
+        if step != last[0] or progress.chunks_done == progress.chunks_total:
+            last[0] = step
+            rate = progress.chunks_done / progress.elapsed if progress.elapsed else 0.0
+            log(f"  embedded {progress.chunks_done}/{progress.chunks_total} ({rate:.0f}/s)")
+
+    return report
+
+
+def indexed_keys(indexer: Indexer) -> tuple[set[tuple[str, str]], Counter]:
+    """(path, name) of every chunk, and chunk counts by kind."""
+    keys: set[tuple[str, str]] = set()
+    kinds: Counter = Counter()
+    for stored in indexer.store.iter_chunks():
+        keys.add((stored.chunk.path, stored.chunk.name))
+        kinds[stored.chunk.kind] += 1
+    return keys, kinds
+
+
+# ---------------------------------------------------------------------------- rankings
+
+
+Candidates = list[tuple[int, float]]
+Fusion = Callable[[Candidates, Candidates], list[int]]
+
+
+def rrf(k: int, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> Fusion:
+    """Weighted reciprocal-rank fusion with constant k (the product uses k=60, weights 1:1)."""
+
+    def fuse(dense: Candidates, lexical: Candidates) -> list[int]:
+        scores: dict[int, float] = {}
+        for weight, ranking in ((dense_weight, dense), (lexical_weight, lexical)):
+            for rank, (item, _) in enumerate(ranking, start=1):
+                scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+        return [item for item, _ in sorted(scores.items(), key=lambda pair: pair[1], reverse=True)]
+
+    return fuse
+
+
+def score_fusion(alpha: float) -> Fusion:
+    """alpha * min-max-scaled cosine + (1 - alpha) * min-max-scaled BM25; absent counts 0."""
+
+    def scaled(ranking: Candidates) -> dict[int, float]:
+        if not ranking:
+            return {}
+        values = [score for _, score in ranking]
+        low, high = min(values), max(values)
+        span = (high - low) or 1.0
+        return {item: (score - low) / span for item, score in ranking}
+
+    def fuse(dense: Candidates, lexical: Candidates) -> list[int]:
+        d, lx = scaled(dense), scaled(lexical)
+        scores = {item: alpha * d.get(item, 0.0) + (1 - alpha) * lx.get(item, 0.0) for item in d.keys() | lx.keys()}
+        return [item for item, _ in sorted(scores.items(), key=lambda pair: pair[1], reverse=True)]
+
+    return fuse
+
+
+PRODUCT_RANKINGS = ("dense", "lexical", "hybrid")
+VARIANTS: dict[str, tuple[Fusion, str]] = {
+    "hybrid-rrf-k60 (script)": (rrf(60), "RRF k=60 recomputed here; must equal hybrid"),
+    "hybrid-rrf-k10": (rrf(10), "RRF k=10"),
+    "hybrid-rrf-k100": (rrf(100), "RRF k=100"),
+    "hybrid-rrf-k60-dense2:1": (rrf(60, 2.0, 1.0), "RRF k=60, dense weighted 2:1"),
+    "hybrid-rrf-k60-lexical2:1": (rrf(60, 1.0, 2.0), "RRF k=60, lexical weighted 2:1"),
+    "hybrid-score-0.5": (score_fusion(0.5), "min-max scores, 0.5 dense + 0.5 lexical"),
+}
+
+
+def run_queries(indexer: Indexer, queries: list[Query]) -> dict[str, list[Ranked]]:
+    """Every ranking's answer to every query."""
+    retriever = Retriever(indexer)
+    retriever.search("warm up the model and the index", TOP, ranking="hybrid")
+    results: dict[str, list[Ranked]] = {name: [] for name in (*PRODUCT_RANKINGS, *VARIANTS)}
+    names: dict[int, tuple[str, str]] = {}
+    for number, query in enumerate(queries, start=1):
+        for ranking in PRODUCT_RANKINGS:
+            started = time.perf_counter()
+            hits = retriever.search(query.text, TOP, ranking=ranking)
+            elapsed = time.perf_counter() - started
+            results[ranking].append(Ranked([(h.chunk.path, h.chunk.name) for h in hits], elapsed))
+        started = time.perf_counter()
+        dense = indexer.vector_index().search(indexer.embed_texts([query.text])[0], CANDIDATES)
+        lexical = indexer.store.lexical_search(query.text, CANDIDATES)
+        fetch = time.perf_counter() - started
+        for variant, (fuse, _) in VARIANTS.items():
+            started = time.perf_counter()
+            order = fuse(dense, lexical)[:TOP]
+            elapsed = fetch + time.perf_counter() - started
+            results[variant].append(Ranked(_keys(indexer, order, names), elapsed))
+        if number % 50 == 0:
+            log(f"  {number}/{len(queries)} queries")
+    return results
+
+
+def _keys(indexer: Indexer, ids: list[int], cache: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
+    """(path, name) of chunk ids, through a cache of what was looked up before."""
+    missing = [i for i in ids if i not in cache]
+    for chunk_id, stored in indexer.store.chunks_by_ids(missing).items():
+        cache[chunk_id] = (stored.chunk.path, stored.chunk.name)
+    return [cache[i] for i in ids if i in cache]
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def reciprocal_ranks(ranked: list[Ranked], queries: list[Query]) -> list[float]:
+    """1/rank of the right answer within the top TOP for each query, 0 when absent."""
+    ranks = [r.rank_of(q.expected) for r, q in zip(ranked, queries)]
+    return [1.0 / rank if rank else 0.0 for rank in ranks]
+
+
+def bootstrap_interval(values: list[float], samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of the mean of `values` (seeded)."""
+    rng = random.Random(SEED)
+    n = len(values)
+    means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(samples))
+    return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]
+
+
+def metrics(ranked: list[Ranked], queries: list[Query]) -> dict[str, float]:
+    """MRR@10, recall@1, recall@10, its MRR interval and mean latency of one ranking."""
+    rr = reciprocal_ranks(ranked, queries)
+    low, high = bootstrap_interval(rr)
+    return {
+        "mrr@10": statistics.fmean(rr),
+        "mrr@10_ci95": [low, high],
+        "recall@1": statistics.fmean(1.0 if x == 1.0 else 0.0 for x in rr),
+        "recall@10": statistics.fmean(1.0 if x > 0 else 0.0 for x in rr),
+        "latency_ms": 1000 * statistics.fmean(r.seconds for r in ranked),
+    }
+
+
+def agreement(a: list[Ranked], b: list[Ranked]) -> int:
+    """How many queries two rankings answer with the same top-TOP list."""
+    return sum(x.keys[:TOP] == y.keys[:TOP] for x, y in zip(a, b))
+
+
+def examples(results: dict[str, list[Ranked]], queries: list[Query], count: int = 3) -> dict[str, list[dict]]:
+    """Queries where hybrid ranks the answer better than dense (wins) and worse (losses).
+
+    The biggest rank gaps first (absent from the top 10 counts as rank 11), ties by query text.
+    """
+    rows = []
+    for i, query in enumerate(queries):
+        dense = results["dense"][i].rank_of(query.expected) or TOP + 1
+        hybrid = results["hybrid"][i].rank_of(query.expected) or TOP + 1
+        rows.append((dense - hybrid, query.text, i))
+    wins = sorted((r for r in rows if r[0] > 0), key=lambda r: (-r[0], r[1]))[:count]
+    losses = sorted((r for r in rows if r[0] < 0), key=lambda r: (r[0], r[1]))[:count]
+    return {
+        "wins": [_example(results, queries[i]) | _ranks(results, queries[i], i) for _, _, i in wins],
+        "losses": [_example(results, queries[i]) | _ranks(results, queries[i], i) for _, _, i in losses],
+    }
+
+
+def _example(results: dict[str, list[Ranked]], query: Query) -> dict:
+    return {"query": query.text, "expected": f"{query.path}::{query.name}"}
+
+
+def _ranks(results: dict[str, list[Ranked]], query: Query, i: int) -> dict:
+    row = {}
+    for ranking in PRODUCT_RANKINGS:
+        ranked = results[ranking][i]
+        top = ranked.keys[0] if ranked.keys else None
+        row[f"{ranking}_first"] = f"{top[0]}::{top[1]}" if top else "(nothing)"
+        row[f"{ranking}_rank"] = ranked.rank_of(query.expected)
+    return row
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def markdown(summary: dict) -> str:
+    """The results as a markdown section."""
+    c, q = summary["corpus"], summary["queries"]
+    lines = [
+        f"## ragls search quality ({summary['mode']} corpus, {summary['date']})",
+        "",
+        f"- Corpus: CPython {c['python']} stdlib, {len(c['modules'])} packages/modules "
+        f"({', '.join(c['modules'])}); {c['files']} files, {c['functions']} functions, "
+        f"{c['function_docstrings_removed']} function docstrings removed (module and class docstrings kept).",
+        f"- Index: {c['chunks']} chunks ({', '.join(f'{k} {v}' for k, v in c['chunks_by_kind'].items())}); "
+        f"indexed in {summary['timing']['index_s']:.0f} s.",
+        f"- Queries: {q['used']} (seed {SEED}) of {q['eligible']} eligible; {q['candidates']} usable sentences, "
+        f"{q['ambiguous_dropped']} dropped as shared by several functions, "
+        f"{q['not_found_dropped']} dropped because the expected chunk was not indexed.",
+        f"- Machine: {summary['machine']['platform']}, {summary['machine']['cores']} cores; "
+        f"embedder all-MiniLM-L6-v2 on CPU. Latency: mean per query, end to end.",
+        "",
+        "| ranking | MRR@10 | MRR@10 95% CI | recall@1 | recall@10 | latency ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in summary["rankings"].items():
+        low, high = m["mrr@10_ci95"]
+        lines.append(
+            f"| {name} | {m['mrr@10']:.3f} | {low:.3f}-{high:.3f} | {m['recall@1']:.3f} | "
+            f"{m['recall@10']:.3f} | {m['latency_ms']:.1f} |"
+        )
+    lines += ["", f"Script k=60 fusion equals product hybrid on {summary['checks']['rrf60_agreement']} "
+              f"of {q['used']} queries."]
+    for title, key in (("Hybrid beats dense", "wins"), ("Hybrid loses to dense", "losses")):
+        lines += ["", f"### {title}", ""]
+        for ex in summary["examples"][key]:
+            lines.append(
+                f"- \"{ex['query']}\"\n  - expected `{ex['expected']}`\n"
+                f"  - dense #1 `{ex['dense_first']}` (answer at {ex['dense_rank'] or '>10'}); "
+                f"lexical #1 `{ex['lexical_first']}` ({ex['lexical_rank'] or '>10'}); "
+                f"hybrid #1 `{ex['hybrid_first']}` ({ex['hybrid_rank'] or '>10'})"
+            )
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    """Progress on stderr, flushed (the full run is watched through a log file)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="a ~300-function corpus, to check the pipeline")
+    parser.add_argument("--limit-queries", type=int, default=DEFAULT_QUERIES, help="queries sampled (seed 0)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON output (default bench/results/quality[-small].json)")
+    parser.add_argument("--stdlib", type=Path, default=STDLIB, help="CPython Lib folder to copy from")
+    parser.add_argument("--keep", action="store_true", help="keep the corpus and cache folder, print where")
+    return parser.parse_args(argv)
+
+
+def evaluate(args: argparse.Namespace, work: Path) -> dict:
+    """Build, index, query and summarize; returns the summary written as JSON."""
+    started = time.perf_counter()
+    packages, modules = (SMALL_PACKAGES, SMALL_MODULES) if args.small else (FULL_PACKAGES, FULL_MODULES)
+    corpus = build_corpus(args.stdlib, work / "corpus", packages, modules)
+    log(f"corpus: {corpus.files} files, {corpus.functions} functions, "
+        f"{corpus.docstrings_removed} docstrings removed, {len(corpus.candidates)} usable sentences")
+    indexer, report, index_s = index_corpus(work / "corpus", work / "cache")
+    log(f"indexed {report['chunks']} chunks in {index_s:.0f} s")
+    keys, kinds = indexed_keys(indexer)
+    eligible, ambiguous = unambiguous(corpus.candidates)
+    found = [q for q in eligible if q.expected in keys]
+    not_found = [q for q in eligible if q.expected not in keys]
+    for q in not_found[:10]:
+        log(f"  not indexed: {q.path}::{q.name}")
+    queries = sample_queries(found, args.limit_queries)
+    log(f"{len(queries)} queries ({len(not_found)} dropped as not indexed, {ambiguous} as ambiguous)")
+    query_started = time.perf_counter()
+    results = run_queries(indexer, queries)
+    query_s = time.perf_counter() - query_started
+    indexer.close()
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "mode": "small" if args.small else "full",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "corpus": {
+            "python": "3.11.7",
+            "modules": corpus.modules,
+            "files": corpus.files,
+            "files_copied_unchanged": corpus.unparsed,
+            "functions": corpus.functions,
+            "function_docstrings_removed": corpus.docstrings_removed,
+            "chunks": report["chunks"],
+            "chunks_by_kind": dict(sorted(kinds.items())),
+        },
+        "queries": {
+            "candidates": len(corpus.candidates),
+            "ambiguous_dropped": ambiguous,
+            "eligible": len(found),
+            "not_found_dropped": len(not_found),
+            "not_found_examples": [f"{q.path}::{q.name}" for q in not_found[:20]],
+            "used": len(queries),
+            "seed": SEED,
+        },
+        "settings": {"top": TOP, "candidates": CANDIDATES, "product_rrf_k": RRF_K},
+        "rankings": {name: metrics(ranked, queries) for name, ranked in results.items()},
+        "variants": {name: description for name, (_, description) in VARIANTS.items()},
+        "checks": {"rrf60_agreement": agreement(results["hybrid"], results["hybrid-rrf-k60 (script)"])},
+        "timing": {"index_s": index_s, "query_s": query_s, "total_s": time.perf_counter() - started},
+        "index_report": report,
+        "examples": examples(results, queries),
+        "per_query": [
+            {"query": q.text, "expected": f"{q.path}::{q.name}",
+             **{name: results[name][i].rank_of(q.expected) for name in results}}
+            for i, q in enumerate(queries)
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the markdown table, write the JSON."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    out = args.out or RESULTS_DIR / ("quality-small.json" if args.small else "quality.json")
+    work = Path(tempfile.mkdtemp(prefix="ragls-quality-"))
+    try:
+        summary = evaluate(args, work)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    print(markdown(summary))
+    log(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
