@@ -14,7 +14,8 @@ Method
    collapsed) becomes a query whose one right answer is the function it came from, named as
    ragls names Python chunks: (workspace-relative path, `Class.method` / `outer.inner`).
    Sentences shorter than five words, boilerplate ("Same as ...", "Deprecated ..."), signature
-   lines, grammar rules, doctest text, and sentences shared by several functions are left out. A seeded sample is kept.
+   lines, grammar rules, doctest text, and sentences shared by several functions are left out.
+   A seeded sample is kept.
 3. Index. The copy is indexed by ragls's own `Indexer` into a fresh cache folder, with one
    all-MiniLM-L6-v2 embedder on the CPU, exactly as the server would.
 4. Search. The product rankings go through `Retriever.search` (so their latency is real). The
@@ -132,6 +133,7 @@ class Ranked:
     """One ranking's answer to one query: the (path, name) of each result, best first."""
 
     keys: list[tuple[str, str]]
+    kinds: list[str]  # chunk kind of each result: function, method, constructor, module
     seconds: float
 
     def rank_of(self, expected: tuple[str, str]) -> int | None:
@@ -368,7 +370,9 @@ def score_fusion(alpha: float) -> Fusion:
 
     def fuse(dense: Candidates, lexical: Candidates) -> list[int]:
         d, lx = scaled(dense), scaled(lexical)
-        scores = {item: alpha * d.get(item, 0.0) + (1 - alpha) * lx.get(item, 0.0) for item in d.keys() | lx.keys()}
+        scores = {
+            item: alpha * d.get(item, 0.0) + (1 - alpha) * lx.get(item, 0.0) for item in d.keys() | lx.keys()
+        }
         return [item for item, _ in sorted(scores.items(), key=lambda pair: pair[1], reverse=True)]
 
     return fuse
@@ -390,13 +394,14 @@ def run_queries(indexer: Indexer, queries: list[Query]) -> dict[str, list[Ranked
     retriever = Retriever(indexer)
     retriever.search("warm up the model and the index", TOP, ranking="hybrid")
     results: dict[str, list[Ranked]] = {name: [] for name in (*PRODUCT_RANKINGS, *VARIANTS)}
-    names: dict[int, tuple[str, str]] = {}
+    chunks: dict[int, tuple[str, str, str]] = {}
     for number, query in enumerate(queries, start=1):
         for ranking in PRODUCT_RANKINGS:
             started = time.perf_counter()
             hits = retriever.search(query.text, TOP, ranking=ranking)
             elapsed = time.perf_counter() - started
-            results[ranking].append(Ranked([(h.chunk.path, h.chunk.name) for h in hits], elapsed))
+            keys = [(h.chunk.path, h.chunk.name) for h in hits]
+            results[ranking].append(Ranked(keys, [h.chunk.kind for h in hits], elapsed))
         started = time.perf_counter()
         dense = indexer.vector_index().search(indexer.embed_texts([query.text])[0], CANDIDATES)
         lexical = indexer.store.lexical_search(query.text, CANDIDATES)
@@ -405,17 +410,20 @@ def run_queries(indexer: Indexer, queries: list[Query]) -> dict[str, list[Ranked
             started = time.perf_counter()
             order = fuse(dense, lexical)[:TOP]
             elapsed = fetch + time.perf_counter() - started
-            results[variant].append(Ranked(_keys(indexer, order, names), elapsed))
+            found = _describe(indexer, order, chunks)
+            results[variant].append(Ranked([(p, n) for p, n, _ in found], [k for _, _, k in found], elapsed))
         if number % 50 == 0:
             log(f"  {number}/{len(queries)} queries")
     return results
 
 
-def _keys(indexer: Indexer, ids: list[int], cache: dict[int, tuple[str, str]]) -> list[tuple[str, str]]:
-    """(path, name) of chunk ids, through a cache of what was looked up before."""
+def _describe(
+    indexer: Indexer, ids: list[int], cache: dict[int, tuple[str, str, str]]
+) -> list[tuple[str, str, str]]:
+    """(path, name, kind) of chunk ids, through a cache of what was looked up before."""
     missing = [i for i in ids if i not in cache]
     for chunk_id, stored in indexer.store.chunks_by_ids(missing).items():
-        cache[chunk_id] = (stored.chunk.path, stored.chunk.name)
+        cache[chunk_id] = (stored.chunk.path, stored.chunk.name, stored.chunk.kind)
     return [cache[i] for i in ids if i in cache]
 
 
@@ -429,23 +437,34 @@ def reciprocal_ranks(ranked: list[Ranked], queries: list[Query]) -> list[float]:
 
 
 def bootstrap_interval(values: list[float], samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
-    """A 95% percentile-bootstrap interval of the mean of `values` (seeded)."""
+    """A 95% percentile-bootstrap interval of the mean of `values` (seeded).
+
+    Given per-query differences between two rankings, it is the paired interval of the
+    difference of their means.
+    """
     rng = random.Random(SEED)
     n = len(values)
     means = sorted(sum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(samples))
     return means[int(0.025 * samples)], means[int(0.975 * samples) - 1]
 
 
-def metrics(ranked: list[Ranked], queries: list[Query]) -> dict[str, float]:
-    """MRR@10, recall@1, recall@10, its MRR interval and mean latency of one ranking."""
+def metrics(ranked: list[Ranked], baseline: list[Ranked], queries: list[Query]) -> dict:
+    """MRR@10 with its interval, recall@1, recall@10, mean latency, and the paired comparison
+    with `baseline` (dense): MRR difference with its interval, queries ranked better / worse."""
     rr = reciprocal_ranks(ranked, queries)
-    low, high = bootstrap_interval(rr)
+    base = reciprocal_ranks(baseline, queries)
+    diff = [a - b for a, b in zip(rr, base)]
     return {
         "mrr@10": statistics.fmean(rr),
-        "mrr@10_ci95": [low, high],
+        "mrr@10_ci95": list(bootstrap_interval(rr)),
         "recall@1": statistics.fmean(1.0 if x == 1.0 else 0.0 for x in rr),
         "recall@10": statistics.fmean(1.0 if x > 0 else 0.0 for x in rr),
         "latency_ms": 1000 * statistics.fmean(r.seconds for r in ranked),
+        "vs_dense_mrr_diff": statistics.fmean(diff),
+        "vs_dense_mrr_diff_ci95": list(bootstrap_interval(diff)),
+        "vs_dense_better": sum(d > 0 for d in diff),
+        "vs_dense_worse": sum(d < 0 for d in diff),
+        "top1_module_chunk": statistics.fmean(1.0 if r.kinds[:1] == ["module"] else 0.0 for r in ranked),
     }
 
 
@@ -500,20 +519,27 @@ def markdown(summary: dict) -> str:
         f"{c['function_docstrings_removed']} function docstrings removed (module and class docstrings kept).",
         f"- Index: {c['chunks']} chunks ({', '.join(f'{k} {v}' for k, v in c['chunks_by_kind'].items())}); "
         f"indexed in {summary['timing']['index_s']:.0f} s.",
-        f"- Queries: {q['used']} (seed {SEED}) of {q['eligible']} eligible; {q['candidates']} usable sentences, "
+        f"- Queries: {q['used']} (seed {SEED}) of {q['eligible']} eligible; "
+        f"{q['candidates']} usable sentences, "
         f"{q['ambiguous_dropped']} dropped as shared by several functions, "
         f"{q['not_found_dropped']} dropped because the expected chunk was not indexed.",
         f"- Machine: {summary['machine']['platform']}, {summary['machine']['cores']} cores; "
-        f"embedder all-MiniLM-L6-v2 on CPU. Latency: mean per query, end to end.",
+        f"load average at the end {summary['machine']['load_average_at_end'][0]:.1f}; "
+        f"embedder all-MiniLM-L6-v2 on CPU. Latency: mean per query, end to end, noisy on a "
+        f"shared machine.",
         "",
-        "| ranking | MRR@10 | MRR@10 95% CI | recall@1 | recall@10 | latency ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| ranking | MRR@10 | MRR@10 95% CI | recall@1 | recall@10 | ΔMRR vs dense (95% CI) "
+        "| better/worse than dense | #1 is a module chunk | latency ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in summary["rankings"].items():
         low, high = m["mrr@10_ci95"]
+        d_low, d_high = m["vs_dense_mrr_diff_ci95"]
         lines.append(
             f"| {name} | {m['mrr@10']:.3f} | {low:.3f}-{high:.3f} | {m['recall@1']:.3f} | "
-            f"{m['recall@10']:.3f} | {m['latency_ms']:.1f} |"
+            f"{m['recall@10']:.3f} | {m['vs_dense_mrr_diff']:+.3f} ({d_low:+.3f}..{d_high:+.3f}) | "
+            f"{m['vs_dense_better']}/{m['vs_dense_worse']} | {m['top1_module_chunk']:.0%} | "
+            f"{m['latency_ms']:.1f} |"
         )
     lines += ["", f"Script k=60 fusion equals product hybrid on {summary['checks']['rrf60_agreement']} "
               f"of {q['used']} queries."]
@@ -529,6 +555,13 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def command_line() -> str:
+    """How this run was started, with the environment settings that matter for it."""
+    env = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_NUM_THREADS", "HF_HUB_OFFLINE") if k in os.environ]
+    python = os.path.relpath(sys.executable, Path.cwd()) if sys.executable else "python"
+    return " ".join([*env, python, *sys.argv])
+
+
 def log(message: str) -> None:
     """Progress on stderr, flushed (the full run is watched through a log file)."""
     print(message, file=sys.stderr, flush=True)
@@ -542,7 +575,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a ~300-function corpus, to check the pipeline")
     parser.add_argument("--limit-queries", type=int, default=DEFAULT_QUERIES, help="queries sampled (seed 0)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default bench/results/quality[-small].json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON output (default bench/results/quality[-small].json)"
+    )
     parser.add_argument("--stdlib", type=Path, default=STDLIB, help="CPython Lib folder to copy from")
     parser.add_argument("--keep", action="store_true", help="keep the corpus and cache folder, print where")
     return parser.parse_args(argv)
@@ -572,12 +607,13 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "mode": "small" if args.small else "full",
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "command": command_line(),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
+            "load_average_at_end": list(os.getloadavg()),
         },
         "corpus": {
             "python": "3.11.7",
@@ -599,7 +635,7 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
             "seed": SEED,
         },
         "settings": {"top": TOP, "candidates": CANDIDATES, "product_rrf_k": RRF_K},
-        "rankings": {name: metrics(ranked, queries) for name, ranked in results.items()},
+        "rankings": {name: metrics(ranked, results["dense"], queries) for name, ranked in results.items()},
         "variants": {name: description for name, (_, description) in VARIANTS.items()},
         "checks": {"rrf60_agreement": agreement(results["hybrid"], results["hybrid-rrf-k60 (script)"])},
         "timing": {"index_s": index_s, "query_s": query_s, "total_s": time.perf_counter() - started},
@@ -614,7 +650,7 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the markdown table, write the JSON."""
+    """Run the benchmark, print the markdown table, write it and the JSON."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     out = args.out or RESULTS_DIR / ("quality-small.json" if args.small else "quality.json")
     work = Path(tempfile.mkdtemp(prefix="ragls-quality-"))
@@ -627,8 +663,10 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(markdown(summary))
-    log(f"wrote {out}")
+    report = markdown(summary)
+    out.with_suffix(".md").write_text(report + "\n", encoding="utf-8")
+    print(report)
+    log(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 

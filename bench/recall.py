@@ -7,7 +7,8 @@ brute-force cosine similarity with numpy.
 
     OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1 python bench/recall.py --n 5000 --queries 1000
 
-Embeddings are cached under bench/results/ so that reruns skip the model.
+Embeddings are cached under bench/results/ so that reruns skip the model. The defaults this
+chose live in ragls.core.vector_index (DEFAULT_M, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ EXTRACTOR_VERSION = 1  # bump when the corpus text changes, so stale caches are 
 
 DEFAULT_GRID_M = (8, 16, 32)
 DEFAULT_GRID_EF_CONSTRUCTION = (100, 200)
-DEFAULT_GRID_EF_SEARCH = (16, 32, 64, 128)
+DEFAULT_GRID_EF_SEARCH = (16, 32, 64, 128, 256)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def iter_python_files(root: Path) -> list[Path]:
     """Standard-library sources, sorted, leaving out third-party and test packages."""
     skipped = {"site-packages", "test", "tests", "idle_test", "lib2to3"}
     return sorted(
-        path for path in root.rglob("*.py") if not skipped.intersection(path.relative_to(root).parts)
+        path
+        for path in root.rglob("*.py")
+        if not skipped.intersection(path.relative_to(root).parts)
     )
 
 
@@ -130,7 +133,8 @@ def embed_cached(kind: str, texts: list[str]) -> np.ndarray:
     started = time.perf_counter()
     vectors = model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
     vectors = np.asarray(vectors, dtype=np.float32)
-    print(f"embedded {len(texts)} {kind} texts in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    seconds = time.perf_counter() - started
+    print(f"embedded {len(texts)} {kind} texts in {seconds:.0f} s", file=sys.stderr)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
@@ -171,7 +175,9 @@ def build_index(corpus: np.ndarray, m: int, ef_construction: int) -> tuple[hnswl
     """An hnswlib cosine index over the corpus, and its build time in seconds."""
     index = hnswlib.Index(space="cosine", dim=corpus.shape[1])
     started = time.perf_counter()
-    index.init_index(max_elements=len(corpus), ef_construction=ef_construction, M=m, random_seed=SEED)
+    index.init_index(
+        max_elements=len(corpus), ef_construction=ef_construction, M=m, random_seed=SEED
+    )
     index.add_items(corpus, np.arange(len(corpus)))
     return index, time.perf_counter() - started
 
@@ -237,8 +243,12 @@ def run_grid(
 
 def format_row(row: dict[str, object]) -> str:
     """One markdown table row."""
-    cells = [f"{v:.4f}" if k.startswith("recall") else f"{v:.2f}" if isinstance(v, float) else str(v)
-             for k, v in row.items()]
+    cells = [
+        f"{value:.4f}" if key.startswith("recall")
+        else f"{value:.2f}" if isinstance(value, float)
+        else str(value)
+        for key, value in row.items()
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -260,18 +270,22 @@ def parse_ints(text: str) -> tuple[int, ...]:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print markdown tables."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=5000, help="corpus size (real functions)")
     parser.add_argument("--queries", type=int, default=1000, help="held-out queries per set")
     parser.add_argument("--stdlib", type=Path, default=DEFAULT_STDLIB)
     parser.add_argument("--m", type=parse_ints, default=DEFAULT_GRID_M)
     parser.add_argument("--ef-construction", type=parse_ints, default=DEFAULT_GRID_EF_CONSTRUCTION)
     parser.add_argument("--ef-search", type=parse_ints, default=DEFAULT_GRID_EF_SEARCH)
-    parser.add_argument("--tiled", type=int, default=0, help="also measure at this N by tiling real vectors with noise")
+    parser.add_argument(
+        "--tiled", type=int, default=0, help="also measure at this N by tiling real vectors"
+    )
     parser.add_argument("--noise", type=float, default=0.3, help="noise norm per tiled copy")
-    parser.add_argument("--tiled-m", type=parse_ints, default=(16,))
+    parser.add_argument("--tiled-m", type=parse_ints, default=(16, 32))
     parser.add_argument("--tiled-ef-construction", type=parse_ints, default=(200,))
-    parser.add_argument("--tiled-ef-search", type=parse_ints, default=(64, 128))
+    parser.add_argument("--tiled-ef-search", type=parse_ints, default=(64, 128, 256))
     args = parser.parse_args(argv)
 
     corpus, code_queries, nl_queries = load_embeddings(args.stdlib, args.n, args.queries)
@@ -281,7 +295,9 @@ def main(argv: list[str] | None = None) -> None:
     print_table(f"Real embeddings, N={len(corpus)}, k={K}", rows)
     if args.tiled:
         big = tiled_corpus(corpus, args.tiled, args.noise)
-        tiled_rows = run_grid(big, query_sets, args.tiled_m, args.tiled_ef_construction, args.tiled_ef_search)
+        tiled_rows = run_grid(
+            big, query_sets, args.tiled_m, args.tiled_ef_construction, args.tiled_ef_search
+        )
         print_table(f"Tiled real embeddings (noise {args.noise}), N={len(big)}, k={K}", tiled_rows)
 
 

@@ -44,7 +44,9 @@ def filled_index(count: int, seed: int = 0, **options: int) -> tuple[VectorIndex
     return index, vectors
 
 
-def exact_neighbours(vectors: np.ndarray, labels: list[int], query: np.ndarray, k: int) -> list[int]:
+def exact_neighbours(
+    vectors: np.ndarray, labels: list[int], query: np.ndarray, k: int
+) -> list[int]:
     """Brute-force top-k labels by cosine similarity."""
     similarities = vectors @ (query / np.linalg.norm(query))
     return [labels[i] for i in np.argsort(-similarities)[:k]]
@@ -139,7 +141,8 @@ def test_search_falls_back_to_an_exact_scan_when_the_graph_search_finds_too_few(
     index.delete(range(50))
     query = unit_vectors(1, seed=6)[0]
     live = list(range(50, 100))
-    expected = [label for label in exact_neighbours(vectors[50:], live, query, 6) if label != 77][:5]
+    nearest = exact_neighbours(vectors[50:], live, query, 6)
+    expected = [label for label in nearest if label != 77][:5]
     index._hnsw = GraphSearchFindingTooFew(index._hnsw)
     results = index.search(query, 5, exclude={77})
     assert [label for label, _ in results] == expected
@@ -220,7 +223,20 @@ def test_capacity_grows_once_reused_slots_are_used_up(tmp_path):
     index.add([200], unit_vectors(1, seed=4))
     assert index.capacity == 64
     index.save(tmp_path)
-    assert VectorIndex.load(tmp_path, META).labels() == set(range(16, 32)) | set(range(100, 116)) | {200}
+    expected = set(range(16, 32)) | set(range(100, 116)) | {200}
+    assert VectorIndex.load(tmp_path, META).labels() == expected
+
+
+def test_partial_reuse_keeps_the_remaining_deleted_slots_usable(tmp_path):
+    index, _ = filled_index(40, capacity=40)
+    index.delete(range(20))
+    index.add(list(range(100, 105)), unit_vectors(5, seed=3))
+    index.save(tmp_path)
+    loaded = VectorIndex.load(tmp_path, META)
+    assert loaded.labels() == set(range(20, 40)) | set(range(100, 105))
+    loaded.add(list(range(200, 215)), unit_vectors(15, seed=4))
+    assert loaded.capacity == 40 and len(loaded) == 40
+    assert not set(range(20)) & {label for label, _ in loaded.search(unit_vectors(1)[0], 40)}
 
 
 def test_capacity_doubles_when_full():
@@ -297,6 +313,11 @@ def test_load_for_other_meta_raises_mismatch(tmp_path, other):
         VectorIndex.load(tmp_path, other)
 
 
+def test_load_errors_share_the_base_callers_catch():
+    assert issubclass(IndexMismatch, IndexLoadError)
+    assert issubclass(IndexCorrupt, IndexLoadError)
+
+
 def test_missing_index_is_corrupt(tmp_path):
     with pytest.raises(IndexCorrupt, match="no index"):
         VectorIndex.load(tmp_path, META)
@@ -341,7 +362,14 @@ def test_data_file_that_hnswlib_cannot_read_is_corrupt_even_with_a_matching_chec
 
 @pytest.mark.parametrize(
     "manifest_bytes",
-    [b"", b"{not json", b"[1, 2]", b"\xff\xfe", b'{"format_version": 1}', b'{"format_version": "1"}'],
+    [
+        b"",
+        b"{not json",
+        b"[1, 2]",
+        b"\xff\xfe",
+        b'{"format_version": 1}',
+        b'{"format_version": "1"}',
+    ],
 )
 def test_garbage_manifest_is_corrupt(tmp_path, manifest_bytes):
     filled_index(10)[0].save(tmp_path)
@@ -399,8 +427,12 @@ def test_save_failing_before_the_commit_keeps_the_previous_index(tmp_path, monke
 # ---------------------------------------------------------------------------- crash safety
 
 
-def start_saver(directory: Path) -> subprocess.Popen[str]:
-    """Start the saving child and wait until it has loaded and is about to loop."""
+def start_saver(directory: Path) -> tuple[subprocess.Popen[str], int | None]:
+    """Start the saving child and wait until it has loaded and is about to loop.
+
+    Returns the child and the step it found saved on disk (None when it found no index): a
+    previous child may have committed a save and been killed before it could print "saved".
+    """
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     server_dir = str(Path(__file__).resolve().parents[2] / "server")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [server_dir, env.get("PYTHONPATH")]))
@@ -410,8 +442,9 @@ def start_saver(directory: Path) -> subprocess.Popen[str]:
         text=True,
         env=env,
     )
-    assert child.stdout.readline().strip() == "ready"
-    return child
+    word, first_step = child.stdout.readline().split()
+    assert word == "ready"
+    return child, (int(first_step) - 1 if int(first_step) > 0 else None)
 
 
 def kill_and_collect(child: subprocess.Popen[str]) -> tuple[int | None, int | None]:
@@ -434,7 +467,8 @@ def test_index_survives_sigkill_at_random_moments_during_save_loops(tmp_path):
     last_saved: int | None = None
     kills_during_save = 0
     for _ in range(15):
-        child = start_saver(tmp_path)
+        child, found_on_disk = start_saver(tmp_path)
+        last_saved = found_on_disk if found_on_disk is not None else last_saved
         time.sleep(chooser.uniform(0.02, 0.4))
         saved, in_flight = kill_and_collect(child)
         last_saved = saved if saved is not None else last_saved

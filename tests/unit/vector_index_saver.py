@@ -4,7 +4,8 @@
 
 Step s adds labels [s*BATCH, (s+1)*BATCH) and deletes the labels of step s-2 that are multiples
 of DELETE_EVERY, so the live labels after any step are known in advance (`expected_labels`).
-The child resumes from the index it finds in DIRECTORY. It prints "ready" once started, then
+The child resumes from the index it finds in DIRECTORY. It prints "ready S" once started (S is
+the first step it will apply, so S - 1 is what it found on disk), then
 "saving S" before and "saved S" after each save of step S.
 """
 
@@ -68,7 +69,7 @@ def main(directory: Path) -> None:
     except IndexLoadError:
         index = VectorIndex.create(META, capacity=64, m=8, ef_construction=40, ef_search=32)
     step = next_step(index)
-    print("ready", flush=True)
+    print(f"ready {step}", flush=True)
     while True:
         apply_step(index, step)
         print(f"saving {step}", flush=True)

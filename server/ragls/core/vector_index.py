@@ -131,7 +131,8 @@ class VectorIndex:
         _check_manifest_matches(manifest, meta)
         data_path = _verified_data_path(directory, manifest)
         params = _Params(manifest["m"], manifest["ef_construction"], manifest["ef_search"])
-        hnsw = _load_hnsw(data_path, meta, capacity=max(1, manifest["capacity"], manifest["element_count"]))
+        capacity = max(1, manifest["capacity"], manifest["element_count"])
+        hnsw = _load_hnsw(data_path, meta, capacity)
         live, deleted = _live_and_deleted(hnsw, manifest)
         hnsw.set_ef(params.ef_search)
         return cls(meta, params, hnsw, live=live, deleted=deleted)
@@ -184,8 +185,9 @@ class VectorIndex:
         with self._lock:
             revived = [label for label in rows if label in self._deleted]
             updated = [label for label in rows if label in self._live] + revived
-            fresh = [label for label in rows if label not in self._live and label not in self._deleted]
-            self._ensure_capacity(fresh_count=len(fresh), vacancies=len(self._deleted) - len(revived))
+            fresh = [label for label in rows if not self._holds(label)]
+            vacancies = len(self._deleted) - len(revived)
+            self._ensure_capacity(fresh_count=len(fresh), vacancies=vacancies)
             for label in revived:
                 # hnswlib refuses to update a deleted label while slot replacement is enabled.
                 self._hnsw.unmark_deleted(label)
@@ -193,8 +195,7 @@ class VectorIndex:
             self._add_rows(updated, rows, matrix, replace_deleted=False)
             self._add_rows(fresh, rows, matrix, replace_deleted=True)
             self._live.update(rows)
-            if fresh and self._deleted:
-                self._forget_replaced_labels()
+            self._forget_replaced_labels(fresh_count=len(fresh), vacancies=vacancies)
 
     def delete(self, labels: Iterable[int]) -> None:
         """Remove labels; labels that are not live are ignored."""
@@ -208,7 +209,7 @@ class VectorIndex:
     def _latest_row_by_label(self, labels: Sequence[int], vectors: np.ndarray) -> dict[int, int]:
         """Map each label to its last row index, after validating shapes and labels."""
         labels = [int(label) for label in labels]
-        if vectors.ndim != 2 or vectors.shape[0] != len(labels) or vectors.shape[1] != self._meta.dim:
+        if vectors.ndim != 2 or vectors.shape != (len(labels), self._meta.dim):
             raise ValueError(
                 f"expected vectors of shape ({len(labels)}, {self._meta.dim}), got {vectors.shape}"
             )
@@ -235,12 +236,22 @@ class VectorIndex:
         """Hand the rows of `labels` to hnswlib in one call."""
         if labels:
             data = matrix[[rows[label] for label in labels]]
-            self._hnsw.add_items(data, np.asarray(labels, dtype=np.uint64), replace_deleted=replace_deleted)
+            ids = np.asarray(labels, dtype=np.uint64)
+            self._hnsw.add_items(data, ids, replace_deleted=replace_deleted)
 
-    def _forget_replaced_labels(self) -> None:
+    def _holds(self, label: int) -> bool:
+        """True when hnswlib has a slot for `label`, live or deleted."""
+        return label in self._live or label in self._deleted
+
+    def _forget_replaced_labels(self, fresh_count: int, vacancies: int) -> None:
         """Drop deleted labels whose slots hnswlib just gave to new labels."""
-        held = set(self._hnsw.get_ids_list())
-        self._deleted &= held
+        if fresh_count == 0 or vacancies == 0:
+            return
+        if fresh_count >= vacancies:
+            self._deleted.clear()
+        else:
+            # hnswlib picks which vacant slots to reuse; ask it which labels it still holds.
+            self._deleted &= set(self._hnsw.get_ids_list())
 
     # ------------------------------------------------------------------------ search
 
@@ -275,7 +286,9 @@ class VectorIndex:
             return self._exact_search(query, k, excluded)
         return [(int(label), 1.0 - float(d)) for label, d in zip(labels[0], distances[0])]
 
-    def _exact_search(self, query: np.ndarray, k: int, excluded: set[int]) -> list[tuple[int, float]]:
+    def _exact_search(
+        self, query: np.ndarray, k: int, excluded: set[int]
+    ) -> list[tuple[int, float]]:
         """Brute-force cosine search over every live, non-excluded label."""
         candidates = sorted(self._live - excluded)
         stored = np.asarray(self._hnsw.get_items(candidates), dtype=np.float32)
@@ -307,7 +320,7 @@ class VectorIndex:
             _remove_stale_files(directory, keep=data_name)
 
     def _manifest(self, data_name: str) -> dict[str, Any]:
-        """The manifest of the index as saved now, still lacking the data file's size and checksum."""
+        """The manifest of the index as saved now, lacking the data file's size and checksum."""
         return {
             "format_version": self._meta.format_version,
             "model_id": self._meta.model_id,
@@ -393,10 +406,11 @@ def _check_manifest_matches(manifest: dict[str, Any], meta: IndexMeta) -> None:
     for key, expected_type in _MANIFEST_TYPES.items():
         value = manifest.get(key)
         if not isinstance(value, expected_type) or isinstance(value, bool):
-            raise IndexCorrupt(f"manifest field {key!r} is missing or not a {expected_type.__name__}")
+            raise IndexCorrupt(f"manifest field {key!r} is missing or not {expected_type.__name__}")
     for field in ("model_id", "dim", "space"):
         if manifest[field] != getattr(meta, field):
-            raise IndexMismatch(f"index {field} is {manifest[field]!r}, expected {getattr(meta, field)!r}")
+            expected = getattr(meta, field)
+            raise IndexMismatch(f"index {field} is {manifest[field]!r}, expected {expected!r}")
 
 
 def _verified_data_path(directory: Path, manifest: dict[str, Any]) -> Path:
@@ -410,7 +424,7 @@ def _verified_data_path(directory: Path, manifest: dict[str, Any]) -> Path:
     except OSError as exc:
         raise IndexCorrupt(f"data file {path} is unreadable: {exc}") from exc
     if size != manifest["data_size"]:
-        raise IndexCorrupt(f"data file {path} has {size} bytes, manifest says {manifest['data_size']}")
+        raise IndexCorrupt(f"data file {path} has {size} bytes, not {manifest['data_size']}")
     if checksum != manifest["data_blake2b"]:
         raise IndexCorrupt(f"data file {path} does not match its checksum")
     return path
