@@ -246,3 +246,17 @@ def test_corrupt_store_is_set_aside_and_rebuilt(sample_root, cache_dir, embedder
 
     assert report.files == len(SAMPLE_FILES) and report.chunks > 0
     assert list(indexer.cache_dir.glob("store.sqlite3.broken-*"))
+
+
+def test_folder_events_cover_the_files_under_them(sample_root, cache_dir, embedder):
+    indexer = make_indexer(sample_root, cache_dir, embedder)
+    indexer.index_all()
+    shutil.rmtree(sample_root / "shop")
+    (sample_root / "lib/new").mkdir(parents=True)
+    (sample_root / "lib/new/util.py").write_text("def brand_new_helper():\n    return 42\n")
+
+    report = indexer.update_files([sample_root / "shop", sample_root / "lib"])
+
+    assert report.files_removed == 2 and report.files_changed == 1
+    assert not any(s.chunk.path.startswith("shop/") for s in indexer.store.iter_chunks())
+    assert "brand_new_helper" in names(indexer)

@@ -147,7 +147,7 @@ class Indexer:
         """
         started = time.monotonic()
         report = IndexReport()
-        for path in paths:
+        for path in self._expand_folders(paths):
             verdict = self.workspace.classify(Path(path))
             if isinstance(verdict, SourceFile):
                 added, removed = self._reindex_file(verdict)
@@ -205,6 +205,29 @@ class Indexer:
         }
 
     # internals ----------------------------------------------------------------------------
+    def _expand_folders(self, paths: Iterable[Path | str]) -> list[Path]:
+        """Paths to files; a folder (existing or deleted) stands for every file under it.
+
+        File watchers report `rm -r src/old` or a branch switch that adds a folder as one event
+        for the folder. Its indexed files are re-checked (gone ones leave the index) and, when it
+        exists, the walk finds its new files.
+        """
+        expanded: list[Path] = []
+        for path in map(Path, paths):
+            absolute = path if path.is_absolute() else self.root / path
+            rel = self._relative(absolute)
+            if rel is None or absolute.is_file() or rel == ".":
+                expanded.append(absolute)
+                continue
+            known = self.store.paths_under(rel)
+            expanded.extend(self.root / child for child in known)
+            if absolute.is_dir():
+                prefix = rel + "/"
+                expanded.extend(f.path for f in self.workspace.files() if f.rel.startswith(prefix))
+            elif not known:
+                expanded.append(absolute)
+        return list(dict.fromkeys(expanded))
+
     def _relative(self, path: Path) -> str | None:
         absolute = path if path.is_absolute() else self.root / path
         try:

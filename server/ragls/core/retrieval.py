@@ -20,6 +20,10 @@ from ragls.core.store import StoredChunk
 RANKINGS = ("dense", "lexical", "hybrid")
 DEFAULT_RANKING = "hybrid"
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
+# Dense counts twice as much as lexical in the fusion: with equal weights, any chunk that both
+# rankings place in the middle beat dense's confident first answer (docs/benchmarks.md).
+DENSE_WEIGHT = 2.0
+LEXICAL_WEIGHT = 1.0
 CANDIDATES = 50  # how deep each ranking is read before fusion
 
 
@@ -62,7 +66,8 @@ class Retriever:
         if ranking == "dense":
             return self._hits(dense)
         lexical = self.indexer.store.lexical_search(query, CANDIDATES)
-        return self._hits(fuse_rankings([dense, lexical])[:limit])
+        fused = fuse_rankings([dense, lexical], weights=[DENSE_WEIGHT, LEXICAL_WEIGHT])
+        return self._hits(fused[:limit])
 
     def chunk_at(self, path: str, line: int) -> StoredChunk | None:
         """The innermost function containing 0-based `line` of root-relative `path`.
@@ -101,16 +106,19 @@ class Retriever:
         return [Hit(i, stored[i].chunk, float(score)) for i, score in ranked if i in stored]
 
 
-def fuse_rankings(rankings: list[list[tuple[int, float]]]) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: each id scores the sum of 1/(k + rank) over the rankings.
+def fuse_rankings(
+    rankings: list[list[tuple[int, float]]], weights: list[float] | None = None, k: int = RRF_K
+) -> list[tuple[int, float]]:
+    """Weighted reciprocal-rank fusion: each id scores the sum of weight/(k + rank).
 
     The fused score is divided by its maximum (first in every ranking), so it lies in 0..1.
     """
+    weights = weights or [1.0] * len(rankings)
     fused: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights):
         for rank, (item, _) in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (RRF_K + rank)
-    best_possible = len(rankings) / (RRF_K + 1)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    best_possible = sum(weights) / (k + 1)
     ordered = sorted(fused.items(), key=lambda pair: pair[1], reverse=True)
     return [(item, score / best_possible) for item, score in ordered]
 

@@ -170,6 +170,15 @@ class Store:
             ).fetchone()
         return FileState(*row) if row else None
 
+    def paths_under(self, folder: str) -> list[str]:
+        """Indexed files inside a root-relative folder."""
+        prefix = folder.rstrip("/") + "/"
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT path FROM files WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def file_count(self) -> int:
         """How many files are indexed."""
         with self._lock:
