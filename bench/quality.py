@@ -1,31 +1,47 @@
 """Search quality of the three rankings (dense, lexical, hybrid) on code nobody here wrote.
 
     OPENBLAS_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python bench/quality.py \
-        [--small] [--limit-queries 400] [--out bench/results/quality.json]
+        [--small] [--limit-queries 400] [--work bench/results/quality-work] \
+        [--out bench/results/quality.json]
 
 Method
 ------
-1. Corpus. A fixed list of CPython 3.11 standard-library packages and modules is copied into a
-   temporary folder. In the copy every function's and method's docstring is removed with `ast`:
-   the docstring's lines become blank lines (or one `pass` where the docstring was the whole
-   body), so line numbers and syntax stay valid. Module and class docstrings are kept: they are
-   not queries, and real code has them. A file that `ast` cannot parse is copied unchanged.
-2. Queries. Each removed docstring's first sentence (of its first paragraph, whitespace
-   collapsed) becomes a query whose one right answer is the function it came from, named as
-   ragls names Python chunks: (workspace-relative path, `Class.method` / `outer.inner`).
-   Sentences shorter than five words, boilerplate ("Same as ...", "Deprecated ..."), signature
-   lines, grammar rules, doctest text, and sentences shared by several functions are left out.
-   A seeded sample is kept.
-3. Index. The copy is indexed by ragls's own `Indexer` into a fresh cache folder, with one
-   all-MiniLM-L6-v2 embedder on the CPU, exactly as the server would.
+1. Corpus. A fixed list of CPython 3.11 standard-library packages and modules is copied into
+   `<work>/full/corpus` (`<work>/small/corpus` with --small). In the copy every function's and
+   method's docstring is removed with `ast`: the docstring's lines become blank lines (or one
+   `pass` where the docstring was the whole body), so line numbers and syntax stay valid. Module
+   and class docstrings are kept: they are not queries, and real code has them. A file that `ast`
+   cannot parse is copied unchanged.
+2. Two query sets, each a seeded sample (seed 0, at most --limit-queries) whose one right answer
+   per query is a function, named as ragls names Python chunks: (workspace-relative path,
+   `Class.method` / `outer.inner`).
+   - `nl` (natural language): each removed docstring's first sentence (of its first paragraph,
+     whitespace collapsed). Sentences shorter than five words, boilerplate ("Same as ...",
+     "Deprecated ..."), signature lines, grammar rules, doctest text, and sentences shared by
+     several functions are left out.
+   - `identifier`: a user who half-remembers a name. Every function or method whose own name
+     (the last component of its qualified name) is defined once in the whole corpus gives the
+     query made of that name's sub-words, lower case, joined by spaces: `_get_chunks` ->
+     `get chunks`, `parseHTTPHeader` -> `parse http header`, `formatargvalues` unchanged
+     (digits stay with their word: `b64encode`). Dunder methods and names shorter than six
+     characters as written are left out, and so is a query that two names give.
+3. Index. The copy is indexed by ragls's own `Indexer` into `<work>/<mode>/cache`, with one
+   all-MiniLM-L6-v2 embedder on the CPU, exactly as the server would. Both folders stay between
+   runs: when the folder already holds exactly the corpus this selection gives (same stdlib
+   folder, packages and modules, byte-identical files, from a run that finished indexing),
+   nothing is rewritten and ragls finds every file unchanged, so a second run embeds nothing
+   and loads the saved vector index. Otherwise the corpus and the cache are deleted and built
+   from scratch, so that the numbers never depend on an earlier, different index.
 4. Search. The product rankings go through `Retriever.search` (so their latency is real). The
-   fusion variants (other RRF constants, weighted RRF, score fusion) are computed here from the
-   same dense and lexical candidate lists (50 deep, like the product); the script checks that its
-   own k=60 fusion reproduces the product's hybrid.
-5. Metrics, over the top 10: MRR@10, recall@1, recall@10, mean latency per query, a bootstrap
-   95% interval of MRR@10, and a paired comparison with dense (MRR difference with its paired
-   bootstrap interval, queries ranked better / worse), plus how often the first result is a
-   MODULE chunk (code outside functions, which holds the kept class and module docstrings).
+   fusion variants (the previous equal-weight hybrid, other weights and RRF constants, score
+   fusion) are computed here from the same dense and lexical candidate lists (50 deep, like the
+   product); the script checks that its own fusion with the product's constants reproduces the
+   product's hybrid.
+5. Metrics, over the top 10, per query set: MRR@10, recall@1, recall@10, mean latency per query,
+   a bootstrap 95% interval of MRR@10, and a paired comparison with dense (MRR difference with
+   its paired bootstrap interval, queries ranked better / worse), plus how often the first
+   result is a MODULE chunk (code outside functions, which holds the kept class and module
+   docstrings).
 
 Biases to keep in mind
 ----------------------
@@ -38,8 +54,10 @@ Biases to keep in mind
   the sync twin of an async method) counts as a miss though a user would be content with it.
 - The first sentence of a docstring is a summary of the function; queries about a detail that
   sits in its body are not represented.
-- Only natural-language queries are measured. Identifier-like queries ("parse config",
-  `getLogger`), where lexical matching is strongest, are not; neither are other languages.
+- Identifier queries are made from complete names, sub-words in order; a user's memory of a
+  name is often worse (one word of it, a synonym, the wrong order). Only names defined once are
+  used, so the set leaves out the generic names (`get`, `run`, `parse`) that are hardest to find
+  by name; both make lexical look better than it would in use. Only Python is measured.
 - Kept class and module docstrings sit in MODULE chunks, which compete with the answer; they
   often paraphrase a method's docstring, which pulls lexical (and some dense) hits to them.
 - Latency is measured on whatever machine runs this, shared or not; the quality numbers are
@@ -59,7 +77,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -72,16 +89,19 @@ sys.path.insert(0, str(REPO / "server"))
 
 from ragls.core.embedding import SentenceTransformerEmbedder  # noqa: E402
 from ragls.core.indexer import Indexer, Progress  # noqa: E402
-from ragls.core.retrieval import CANDIDATES, RRF_K, Retriever  # noqa: E402
+from ragls.core.retrieval import CANDIDATES, DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K, Retriever  # noqa: E402
 from ragls.core.settings import EngineSettings  # noqa: E402
 
 STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
 RESULTS_DIR = REPO / "bench" / "results"
 DEFAULT_OUT = RESULTS_DIR / "quality.json"
+DEFAULT_WORK = RESULTS_DIR / "quality-work"  # corpus and ragls cache, kept between runs
+MANIFEST = "selection.json"  # in <work>/<mode>/: what the corpus there was built from
 DEFAULT_QUERIES = 400
 SEED = 0
 TOP = 10  # metrics are computed over the first TOP results
 MIN_WORDS = 5
+MIN_NAME_LENGTH = 6  # identifier queries: shorter names are left out
 BOOTSTRAP_SAMPLES = 2000
 
 # The full corpus: about 3,500 functions. Packages are copied whole (their tests left out).
@@ -125,15 +145,20 @@ class Query:
 
 @dataclass
 class Corpus:
-    """What was copied and what its docstrings gave."""
+    """What the copy holds and what its docstrings and names gave."""
 
-    root: Path
     modules: list[str]
-    files: int = 0
+    contents: dict[str, bytes] = field(default_factory=dict)  # root-relative path -> bytes to write
     unparsed: list[str] = field(default_factory=list)
     functions: int = 0
     docstrings_removed: int = 0
-    candidates: list[Query] = field(default_factory=list)
+    candidates: list[Query] = field(default_factory=list)  # docstring sentences
+    names: list[tuple[str, str]] = field(default_factory=list)  # (path, qualified name) of every def
+
+    @property
+    def files(self) -> int:
+        """How many files the copy holds."""
+        return len(self.contents)
 
 
 @dataclass
@@ -168,22 +193,20 @@ def selected_files(stdlib: Path, packages: tuple[str, ...], modules: tuple[str, 
     return sorted(rels)
 
 
-def function_docstrings(tree: ast.Module) -> list[tuple[str, ast.Constant]]:
-    """(qualified name, docstring node) of every function with a docstring, in source order.
+def function_nodes(tree: ast.Module) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """(qualified name, node) of every def / async def, nested ones included, in source order.
 
     Names follow ragls's Python chunker: enclosing classes and functions joined with '.',
     whatever `if`/`try`/`with` blocks lie between them.
     """
-    found: list[tuple[str, ast.Constant]] = []
+    found: list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]] = []
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = f"{prefix}{child.name}"
                 if not isinstance(child, ast.ClassDef):
-                    doc = _docstring_node(child)
-                    if doc is not None:
-                        found.append((name, doc))
+                    found.append((name, child))
                 visit(child, f"{name}.")
             else:
                 visit(child, prefix)
@@ -192,17 +215,18 @@ def function_docstrings(tree: ast.Module) -> list[tuple[str, ast.Constant]]:
     return found
 
 
+def function_docstrings(tree: ast.Module) -> list[tuple[str, ast.Constant]]:
+    """(qualified name, docstring node) of every function with a docstring, in source order."""
+    found = ((name, _docstring_node(node)) for name, node in function_nodes(tree))
+    return [(name, doc) for name, doc in found if doc is not None]
+
+
 def _docstring_node(function: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.Constant | None:
     first = function.body[0] if function.body else None
     if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
         if isinstance(first.value.value, str):
             return first.value
     return None
-
-
-def count_functions(tree: ast.Module) -> int:
-    """How many def / async def a module holds, nested ones included."""
-    return sum(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(tree))
 
 
 def strip_docstrings(source: str, tree: ast.Module) -> tuple[str, list[tuple[str, str]]]:
@@ -255,26 +279,27 @@ def usable_query(sentence: str) -> bool:
     return True
 
 
-def copy_file(source: Path, dest: Path, rel: str, corpus: Corpus) -> None:
-    """Copy one file into the corpus without function docstrings; record its queries."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def copy_file(source: Path, rel: str, corpus: Corpus) -> None:
+    """Add one file to the corpus without function docstrings; record its queries and names."""
     raw = source.read_bytes()
     try:
         text = raw.decode("utf-8")
         tree = ast.parse(text)
     except (SyntaxError, UnicodeDecodeError, ValueError):
-        dest.write_bytes(raw)
+        corpus.contents[rel] = raw
         corpus.unparsed.append(rel)
         return
     stripped, removed = strip_docstrings(text, tree)
     try:
         ast.parse(stripped)
     except SyntaxError:  # an odd layout the line edit could not handle: keep the original
-        dest.write_bytes(raw)
+        corpus.contents[rel] = raw
         corpus.unparsed.append(rel)
         return
-    dest.write_text(stripped, encoding="utf-8")
-    corpus.functions += count_functions(tree)
+    corpus.contents[rel] = stripped.encode("utf-8")
+    names = [name for name, _ in function_nodes(tree)]
+    corpus.functions += len(names)
+    corpus.names += [(rel, name) for name in names]
     corpus.docstrings_removed += len(removed)
     for name, docstring in removed:
         sentence = first_sentence(docstring)
@@ -282,13 +307,61 @@ def copy_file(source: Path, dest: Path, rel: str, corpus: Corpus) -> None:
             corpus.candidates.append(Query(sentence, rel, name))
 
 
-def build_corpus(stdlib: Path, dest: Path, packages: tuple[str, ...], modules: tuple[str, ...]) -> Corpus:
-    """Copy the selection into `dest` with function docstrings removed."""
-    corpus = Corpus(root=dest, modules=[*(f"{p}/" for p in packages), *(f"{m}.py" for m in modules)])
+def build_corpus(stdlib: Path, packages: tuple[str, ...], modules: tuple[str, ...]) -> Corpus:
+    """The selection without function docstrings, in memory (`materialize` writes it)."""
+    corpus = Corpus(modules=[*(f"{p}/" for p in packages), *(f"{m}.py" for m in modules)])
     for rel in selected_files(stdlib, packages, modules):
-        copy_file(stdlib / rel, dest / rel, rel, corpus)
-        corpus.files += 1
+        copy_file(stdlib / rel, rel, corpus)
     return corpus
+
+
+def materialize(corpus: Corpus, selection: dict, mode_dir: Path) -> bool:
+    """Make `mode_dir/corpus` hold exactly the corpus; True when it already did (index reused).
+
+    The folder is reused only when its manifest names the same selection, it holds no other
+    file and every file is byte-identical. Otherwise the corpus and the ragls cache beside it are
+    deleted and the corpus is written anew, so that the index is built from scratch. The
+    manifest is written by `record_selection` once indexing has finished, so an interrupted run
+    is not mistaken for a complete one.
+    """
+    corpus_dir, cache_dir, manifest = mode_dir / "corpus", mode_dir / "cache", mode_dir / MANIFEST
+    reason = _stale_reason(corpus, selection, corpus_dir, manifest)
+    if reason is None:
+        return True
+    log(f"building the corpus in {corpus_dir}: {reason}")
+    manifest.unlink(missing_ok=True)
+    for folder in (corpus_dir, cache_dir):
+        if folder.exists():
+            shutil.rmtree(folder)
+    for rel, data in corpus.contents.items():
+        dest = corpus_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    return False
+
+
+def _stale_reason(corpus: Corpus, selection: dict, corpus_dir: Path, manifest: Path) -> str | None:
+    """Why the corpus folder cannot be reused as it is, or None when it can."""
+    if not manifest.is_file():
+        return "no complete earlier run there"
+    try:
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "its manifest is unreadable"
+    if recorded != selection:
+        return "it was built from a different selection"
+    on_disk = {p.relative_to(corpus_dir).as_posix() for p in corpus_dir.rglob("*") if p.is_file()}
+    if on_disk != corpus.contents.keys():
+        return "it holds other files than this selection gives"
+    for rel, data in corpus.contents.items():
+        if (corpus_dir / rel).read_bytes() != data:
+            return f"{rel} differs from what this selection gives"
+    return None
+
+
+def record_selection(selection: dict, mode_dir: Path) -> None:
+    """Mark the corpus folder as complete and built from `selection`."""
+    (mode_dir / MANIFEST).write_text(json.dumps(selection, indent=2) + "\n", encoding="utf-8")
 
 
 def unambiguous(candidates: list[Query]) -> tuple[list[Query], int]:
@@ -306,13 +379,54 @@ def sample_queries(queries: list[Query], limit: int) -> list[Query]:
     return random.Random(SEED).sample(ordered, limit)
 
 
+def spoken_name(name: str) -> str:
+    """A name as typed by someone who half-remembers it: its sub-words, lower case, spaced.
+
+    Underscores and case changes separate words (`parseHTTPHeader` -> `parse http header`,
+    `_get_chunks` -> `get chunks`); digits stay with their word (`b64encode`); a name in one
+    case with no underscore stays whole (`formatargvalues`).
+    """
+    words: list[str] = []
+    for part in name.split("_"):
+        words += re.findall(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+[0-9]*", part)
+    return " ".join(word.lower() for word in words)
+
+
+def identifier_candidates(names: list[tuple[str, str]]) -> tuple[list[Query], dict[str, int]]:
+    """One query per function whose own name is defined once in the corpus, and what was left out.
+
+    Left out: dunder methods (`__init__` among them), names shorter than MIN_NAME_LENGTH as
+    written, names defined more than once (property setters, overrides, same-named helpers in
+    two modules), and queries that two different names give (`get_foo` and `getFoo`).
+    """
+    own = Counter(name.rsplit(".", 1)[-1] for _, name in names)
+    dropped = Counter()
+    queries: list[Query] = []
+    for path, name in names:
+        last = name.rsplit(".", 1)[-1]
+        if last.startswith("__") and last.endswith("__"):
+            dropped["dunder"] += 1
+        elif len(last) < MIN_NAME_LENGTH:
+            dropped["short"] += 1
+        elif own[last] > 1:
+            dropped["name_defined_more_than_once"] += 1
+        elif not spoken_name(last):
+            dropped["no_words"] += 1
+        else:
+            queries.append(Query(spoken_name(last), path, name))
+    counts = Counter(q.text for q in queries)
+    kept = [q for q in queries if counts[q.text] == 1]
+    dropped["query_shared_by_several_names"] = len(queries) - len(kept)
+    return kept, dict(dropped)
+
+
 # ---------------------------------------------------------------------------- index
 
 
-def index_corpus(corpus_dir: Path, cache_dir: Path) -> tuple[Indexer, dict, float]:
-    """Index the corpus with one CPU embedder; returns the indexer, its report, and seconds."""
-    embedder = SentenceTransformerEmbedder(device="cpu")
-    embedder.load()
+def index_corpus(
+    embedder: SentenceTransformerEmbedder, corpus_dir: Path, cache_dir: Path
+) -> tuple[Indexer, dict, float]:
+    """Bring the corpus's index up to date; returns the indexer, its report, and seconds."""
     indexer = Indexer(corpus_dir, EngineSettings(cache_dir=str(cache_dir), device="cpu"), embedder=embedder)
     started = time.perf_counter()
     report = indexer.index_all(progress=_log_progress())
@@ -353,7 +467,7 @@ Fusion = Callable[[Candidates, Candidates], list[int]]
 
 
 def rrf(k: int, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> Fusion:
-    """Weighted reciprocal-rank fusion with constant k (the product uses k=60, weights 1:1)."""
+    """Weighted reciprocal-rank fusion with constant k (the product: k=RRF_K, DENSE_WEIGHT:LEXICAL_WEIGHT)."""
 
     def fuse(dense: Candidates, lexical: Candidates) -> list[int]:
         scores: dict[int, float] = {}
@@ -386,14 +500,25 @@ def score_fusion(alpha: float) -> Fusion:
     return fuse
 
 
+def _ratio(weight: float) -> str:
+    return f"{weight:g}"
+
+
 PRODUCT_RANKINGS = ("dense", "lexical", "hybrid")
+PRODUCT_HYBRID = f"RRF k={RRF_K}, dense:lexical {_ratio(DENSE_WEIGHT)}:{_ratio(LEXICAL_WEIGHT)}"
+CHECK = "hybrid (script check)"  # the product's fusion recomputed here; left out of the tables
 VARIANTS: dict[str, tuple[Fusion, str]] = {
-    "hybrid-rrf-k60 (script)": (rrf(60), "RRF k=60 recomputed here; must equal hybrid"),
-    "hybrid-rrf-k10": (rrf(10), "RRF k=10"),
-    "hybrid-rrf-k100": (rrf(100), "RRF k=100"),
-    "hybrid-rrf-k60-dense2:1": (rrf(60, 2.0, 1.0), "RRF k=60, dense weighted 2:1"),
-    "hybrid-rrf-k60-lexical2:1": (rrf(60, 1.0, 2.0), "RRF k=60, lexical weighted 2:1"),
-    "hybrid-score-0.5": (score_fusion(0.5), "min-max scores, 0.5 dense + 0.5 lexical"),
+    CHECK: (rrf(RRF_K, DENSE_WEIGHT, LEXICAL_WEIGHT), f"{PRODUCT_HYBRID} recomputed here; must equal hybrid"),
+    "rrf-k60-1:1": (rrf(60), "RRF k=60, equal weights (the hybrid ranking before the 2:1 change)"),
+    "rrf-k60-3:1": (rrf(60, 3.0, 1.0), "RRF k=60, dense weighted 3:1"),
+    "rrf-k10-2:1": (rrf(10, 2.0, 1.0), "RRF k=10, dense weighted 2:1"),
+    "score-0.5": (score_fusion(0.5), "min-max-scaled scores, 0.5 dense + 0.5 lexical"),
+}
+DESCRIPTIONS = {
+    "dense": "cosine similarity of all-MiniLM-L6-v2 embeddings (hnswlib)",
+    "lexical": "BM25 over identifier sub-words (SQLite FTS5)",
+    "hybrid": f"the product's hybrid: {PRODUCT_HYBRID}",
+    **{name: description for name, (_, description) in VARIANTS.items()},
 }
 
 
@@ -517,50 +642,75 @@ def _ranks(results: dict[str, list[Ranked]], query: Query, i: int) -> dict:
 
 
 def markdown(summary: dict) -> str:
-    """The results as a markdown section."""
-    c, q = summary["corpus"], summary["queries"]
+    """The results as a markdown section: the setting, then one table per query set."""
+    c, ix, t = summary["corpus"], summary["index"], summary["timing"]
     lines = [
         f"## ragls search quality ({summary['mode']} corpus, {summary['date']})",
         "",
+        f"- Command: `{summary['command']}`",
         f"- Corpus: CPython {c['python']} stdlib, {len(c['modules'])} packages/modules "
         f"({', '.join(c['modules'])}); {c['files']} files, {c['functions']} functions, "
         f"{c['function_docstrings_removed']} function docstrings removed (module and class docstrings kept).",
-        f"- Index: {c['chunks']} chunks ({', '.join(f'{k} {v}' for k, v in c['chunks_by_kind'].items())}); "
-        f"indexed in {summary['timing']['index_s']:.0f} s.",
-        f"- Queries: {q['used']} (seed {SEED}) of {q['eligible']} eligible; "
-        f"{q['candidates']} usable sentences, "
-        f"{q['ambiguous_dropped']} dropped as shared by several functions, "
-        f"{q['not_found_dropped']} dropped because the expected chunk was not indexed.",
+        f"- Index: {ix['chunks']} chunks ({', '.join(f'{k} {v}' for k, v in ix['chunks_by_kind'].items())}); "
+        f"corpus folder {'reused' if ix['corpus_reused'] else 'built anew'}; this run embedded "
+        f"{ix['embedded']} chunks, took {ix['cache_hits']} vectors from the embedding cache, "
+        f"indexing took {t['index_s']:.1f} s.",
+        f"- Run time: {t['total_s']:.0f} s in all (model load {t['model_load_s']:.1f} s, indexing "
+        f"{t['index_s']:.1f} s, queries "
+        + ", ".join(f"{name} {s['timing']['query_s']:.0f} s" for name, s in summary["sets"].items())
+        + ").",
         f"- Machine: {summary['machine']['platform']}, {summary['machine']['cores']} cores; "
         f"load average at the end {summary['machine']['load_average_at_end'][0]:.1f}; "
         f"embedder all-MiniLM-L6-v2 on CPU. Latency: mean per query, end to end, noisy on a "
         f"shared machine.",
+        "- Rankings: " + "; ".join(
+            f"`{name}`: {text}" for name, text in summary["rankings_described"].items() if name != CHECK
+        ) + ". The fusion variants are computed by this script from the same 50-deep candidate lists.",
+    ]
+    for name, s in summary["sets"].items():
+        lines += ["", *_set_markdown(name, s)]
+    return "\n".join(lines)
+
+
+def _set_markdown(name: str, s: dict) -> list[str]:
+    """One query set's section: where its queries came from, its table, its examples."""
+    q = s["queries"]
+    dropped = ", ".join(f"{count} {why.replace('_', ' ')}" for why, count in q["dropped"].items())
+    lines = [
+        f"### {s['title']} (`{name}`)",
+        "",
+        f"{s['description']} {q['used']} queries (seed {SEED}) of {q['eligible']} eligible "
+        f"({q['candidates']} candidates; left out: {dropped}).",
         "",
         "| ranking | MRR@10 | MRR@10 95% CI | recall@1 | recall@10 | ΔMRR vs dense (95% CI) "
         "| better/worse than dense | #1 is a module chunk | latency ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, m in summary["rankings"].items():
+    for ranking, m in s["rankings"].items():
+        if ranking == CHECK:
+            continue
         low, high = m["mrr@10_ci95"]
         d_low, d_high = m["vs_dense_mrr_diff_ci95"]
         lines.append(
-            f"| {name} | {m['mrr@10']:.3f} | {low:.3f}-{high:.3f} | {m['recall@1']:.3f} | "
+            f"| {ranking} | {m['mrr@10']:.3f} | {low:.3f}-{high:.3f} | {m['recall@1']:.3f} | "
             f"{m['recall@10']:.3f} | {m['vs_dense_mrr_diff']:+.3f} ({d_low:+.3f}..{d_high:+.3f}) | "
             f"{m['vs_dense_better']}/{m['vs_dense_worse']} | {m['top1_module_chunk']:.0%} | "
             f"{m['latency_ms']:.1f} |"
         )
-    lines += ["", f"Script k=60 fusion equals product hybrid on {summary['checks']['rrf60_agreement']} "
-              f"of {q['used']} queries."]
+    lines += ["", f"The script's own {PRODUCT_HYBRID} fusion gives the product hybrid's top {TOP} on "
+              f"{s['checks']['hybrid_agreement']} of {q['used']} queries."]
     for title, key in (("Hybrid beats dense", "wins"), ("Hybrid loses to dense", "losses")):
-        lines += ["", f"### {title}", ""]
-        for ex in summary["examples"][key]:
+        lines += ["", f"#### {title} ({name})", ""]
+        for ex in s["examples"][key]:
             lines.append(
                 f"- \"{ex['query']}\"\n  - expected `{ex['expected']}`\n"
                 f"  - dense #1 `{ex['dense_first']}` (answer at {ex['dense_rank'] or '>10'}); "
                 f"lexical #1 `{ex['lexical_first']}` ({ex['lexical_rank'] or '>10'}); "
                 f"hybrid #1 `{ex['hybrid_first']}` ({ex['hybrid_rank'] or '>10'})"
             )
-    return "\n".join(lines)
+        if not s["examples"][key]:
+            lines.append("- (none)")
+    return lines
 
 
 def command_line() -> str:
@@ -582,39 +732,99 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a ~300-function corpus, to check the pipeline")
-    parser.add_argument("--limit-queries", type=int, default=DEFAULT_QUERIES, help="queries sampled (seed 0)")
+    parser.add_argument(
+        "--limit-queries", type=int, default=DEFAULT_QUERIES, help="queries sampled per set (seed 0)"
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="JSON output (default bench/results/quality[-small].json)"
     )
+    parser.add_argument(
+        "--work", type=Path, default=DEFAULT_WORK,
+        help="folder for the corpus copy and the ragls cache, kept between runs "
+             "(default bench/results/quality-work; <work>/full or <work>/small)",
+    )
     parser.add_argument("--stdlib", type=Path, default=STDLIB, help="CPython Lib folder to copy from")
-    parser.add_argument("--keep", action="store_true", help="keep the corpus and cache folder, print where")
     return parser.parse_args(argv)
 
 
-def evaluate(args: argparse.Namespace, work: Path) -> dict:
-    """Build, index, query and summarize; returns the summary written as JSON."""
+QUERY_SETS = {
+    "nl": (
+        "Natural-language queries",
+        "Each query is the first sentence of a function's docstring, removed from the indexed copy.",
+    ),
+    "identifier": (
+        "Identifier queries",
+        "Each query is a function's own name as sub-words joined by spaces (`_get_chunks` -> "
+        "`get chunks`), for names defined once in the corpus, six characters or longer, not dunder.",
+    ),
+}
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    """Build (or reuse), index, query and summarize; returns the summary written as JSON."""
     started = time.perf_counter()
+    mode = "small" if args.small else "full"
     packages, modules = (SMALL_PACKAGES, SMALL_MODULES) if args.small else (FULL_PACKAGES, FULL_MODULES)
-    corpus = build_corpus(args.stdlib, work / "corpus", packages, modules)
+    selection = {"stdlib": str(args.stdlib.resolve()), "packages": list(packages), "modules": list(modules)}
+    corpus = build_corpus(args.stdlib, packages, modules)
     log(f"corpus: {corpus.files} files, {corpus.functions} functions, "
         f"{corpus.docstrings_removed} docstrings removed, {len(corpus.candidates)} usable sentences")
-    indexer, report, index_s = index_corpus(work / "corpus", work / "cache")
-    log(f"indexed {report['chunks']} chunks in {index_s:.0f} s")
+    mode_dir = args.work.resolve() / mode
+    reused = materialize(corpus, selection, mode_dir)
+    log(f"corpus folder {mode_dir / 'corpus'} {'reused' if reused else 'written'}")
+
+    load_started = time.perf_counter()
+    embedder = SentenceTransformerEmbedder(device="cpu")
+    embedder.load()
+    model_load_s = time.perf_counter() - load_started
+    indexer, report, index_s = index_corpus(embedder, mode_dir / "corpus", mode_dir / "cache")
+    record_selection(selection, mode_dir)
+    log(f"indexed {report['chunks']} chunks in {index_s:.1f} s: {report['embedded']} embedded, "
+        f"{report['cache_hits']} from the cache, {report['files_changed']} files (re)parsed")
     keys, kinds = indexed_keys(indexer)
-    eligible, ambiguous = unambiguous(corpus.candidates)
-    found = [q for q in eligible if q.expected in keys]
-    not_found = [q for q in eligible if q.expected not in keys]
-    for q in not_found[:10]:
-        log(f"  not indexed: {q.path}::{q.name}")
-    queries = sample_queries(found, args.limit_queries)
-    log(f"{len(queries)} queries ({len(not_found)} dropped as not indexed, {ambiguous} as ambiguous)")
-    query_started = time.perf_counter()
-    results = run_queries(indexer, queries)
-    query_s = time.perf_counter() - query_started
+
+    nl_eligible, ambiguous = unambiguous(corpus.candidates)
+    id_eligible, id_dropped = identifier_candidates(corpus.names)
+    candidates = {
+        "nl": (len(corpus.candidates), nl_eligible, {"sentence_shared_by_several_functions": ambiguous}),
+        "identifier": (len(corpus.names), id_eligible, id_dropped),
+    }
+    sets: dict[str, dict] = {}
+    for name, (count, eligible, dropped) in candidates.items():
+        found = [q for q in eligible if q.expected in keys]
+        not_found = [q for q in eligible if q.expected not in keys]
+        for q in not_found[:10]:
+            log(f"  {name}: not indexed: {q.path}::{q.name}")
+        queries = sample_queries(found, args.limit_queries)
+        log(f"{name}: {len(queries)} queries of {len(found)} eligible ({len(not_found)} not indexed)")
+        query_started = time.perf_counter()
+        results = run_queries(indexer, queries)
+        title, description = QUERY_SETS[name]
+        sets[name] = {
+            "title": title,
+            "description": description,
+            "queries": {
+                "candidates": count,
+                "dropped": {**dropped, "expected_chunk_not_indexed": len(not_found)},
+                "eligible": len(found),
+                "not_found_examples": [f"{q.path}::{q.name}" for q in not_found[:20]],
+                "used": len(queries),
+                "seed": SEED,
+            },
+            "rankings": {r: metrics(ranked, results["dense"], queries) for r, ranked in results.items()},
+            "checks": {"hybrid_agreement": agreement(results["hybrid"], results[CHECK])},
+            "timing": {"query_s": time.perf_counter() - query_started},
+            "examples": examples(results, queries),
+            "per_query": [
+                {"query": q.text, "expected": f"{q.path}::{q.name}",
+                 **{r: results[r][i].rank_of(q.expected) for r in results}}
+                for i, q in enumerate(queries)
+            ],
+        }
     indexer.close()
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "mode": "small" if args.small else "full",
+        "mode": mode,
         "command": command_line(),
         "machine": {
             "platform": platform.platform(),
@@ -625,50 +835,43 @@ def evaluate(args: argparse.Namespace, work: Path) -> dict:
         },
         "corpus": {
             "python": "3.11.7",
+            "stdlib": selection["stdlib"],
             "modules": corpus.modules,
             "files": corpus.files,
             "files_copied_unchanged": corpus.unparsed,
             "functions": corpus.functions,
             "function_docstrings_removed": corpus.docstrings_removed,
+        },
+        "index": {
+            "work_dir": str(mode_dir),
+            "corpus_reused": reused,
             "chunks": report["chunks"],
             "chunks_by_kind": dict(sorted(kinds.items())),
+            "embedded": report["embedded"],
+            "cache_hits": report["cache_hits"],
+            "files_parsed": report["files_changed"],
+            "report": report,
         },
-        "queries": {
-            "candidates": len(corpus.candidates),
-            "ambiguous_dropped": ambiguous,
-            "eligible": len(found),
-            "not_found_dropped": len(not_found),
-            "not_found_examples": [f"{q.path}::{q.name}" for q in not_found[:20]],
-            "used": len(queries),
-            "seed": SEED,
+        "settings": {
+            "top": TOP, "candidates": CANDIDATES, "product_rrf_k": RRF_K,
+            "product_weights": {"dense": DENSE_WEIGHT, "lexical": LEXICAL_WEIGHT},
+            "limit_queries": args.limit_queries, "seed": SEED,
         },
-        "settings": {"top": TOP, "candidates": CANDIDATES, "product_rrf_k": RRF_K},
-        "rankings": {name: metrics(ranked, results["dense"], queries) for name, ranked in results.items()},
-        "variants": {name: description for name, (_, description) in VARIANTS.items()},
-        "checks": {"rrf60_agreement": agreement(results["hybrid"], results["hybrid-rrf-k60 (script)"])},
-        "timing": {"index_s": index_s, "query_s": query_s, "total_s": time.perf_counter() - started},
-        "index_report": report,
-        "examples": examples(results, queries),
-        "per_query": [
-            {"query": q.text, "expected": f"{q.path}::{q.name}",
-             **{name: results[name][i].rank_of(q.expected) for name in results}}
-            for i, q in enumerate(queries)
-        ],
+        "rankings_described": DESCRIPTIONS,
+        "timing": {
+            "model_load_s": model_load_s,
+            "index_s": index_s,
+            "total_s": time.perf_counter() - started,
+        },
+        "sets": sets,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark, print the markdown table, write it and the JSON."""
+    """Run the benchmark, print the markdown tables, write them and the JSON."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     out = args.out or RESULTS_DIR / ("quality-small.json" if args.small else "quality.json")
-    work = Path(tempfile.mkdtemp(prefix="ragls-quality-"))
-    try:
-        summary = evaluate(args, work)
-    finally:
-        if args.keep:
-            log(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    summary = evaluate(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     report = markdown(summary)
