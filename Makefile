@@ -33,6 +33,7 @@ demo: install
 bench: install
 	$(PY) bench/pipeline.py
 	$(PY) bench/quality.py
+	$(PY) bench/lsp.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info server/*.egg-info

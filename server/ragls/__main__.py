@@ -1,5 +1,6 @@
-"""The `ragls` command: index, search and inspect a code base from the terminal.
+"""The `ragls` command: the language server, and index, search and inspect from the terminal.
 
+    ragls [serve] [--stdio | --tcp HOST:PORT]   run the language server (stdio by default)
     ragls index [PATH]                      index (or bring up to date) a folder
     ragls search QUERY [--root PATH]        natural-language search
     ragls related FILE:LINE                 the function at a line and the code most like it
@@ -37,9 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help(sys.stderr)
-        return EXIT_USAGE
     configure_logging(args.verbose, args.log_file)
     try:
         return args.handler(args) or 0
@@ -64,9 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--max-file-size", type=int, default=1_000_000, help="bytes; larger files are skipped")
     common.add_argument("--ignore", action="append", default=[], help="extra gitignore-style glob (repeatable)")
 
-    parser = argparse.ArgumentParser(prog="ragls", description="ragls: ask about your code base.")
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
+    server.add_argument("--log-file", help="write the log to this file instead of stderr")
+    server.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
+    server.add_argument("--tcp", metavar="HOST:PORT", help="listen for one LSP client on a TCP port instead")
+
+    parser = argparse.ArgumentParser(
+        prog="ragls",
+        parents=[server],
+        description="ragls: ask about your code base. With no command, runs the language server.",
+    )
     parser.add_argument("--version", action="version", version=f"ragls {__version__}")
+    parser.set_defaults(handler=run_serve)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[server], help="run the language server (stdio or TCP)")
+    serve.set_defaults(handler=run_serve)
 
     index = commands.add_parser("index", parents=[common], help="index a folder (incremental)")
     index.add_argument("path", nargs="?", default=".", help="folder to index (default: .)")
@@ -107,6 +119,17 @@ def configure_logging(verbose: int, log_file: str | None) -> None:
 
 
 # commands ---------------------------------------------------------------------------------
+def run_serve(args: argparse.Namespace) -> int:
+    """`ragls [serve]`: the language server, over stdio (logs go to stderr or --log-file) or TCP."""
+    from ragls.lsp.server import serve
+
+    tcp = parse_address(args.tcp) if args.tcp else None
+    if tcp is None and sys.stdin.isatty():
+        hint = "ragls: language server waiting for an LSP client on stdin (ragls --help lists the commands)"
+        print(hint, file=sys.stderr)
+    return serve(tcp=tcp)
+
+
 def run_index(args: argparse.Namespace) -> int:
     """`ragls index`: bring the index of a folder up to date, with a progress bar."""
     from ragls.progress_bar import ProgressBar
@@ -195,25 +218,18 @@ def run_status(args: argparse.Namespace) -> int:
 
 # helpers ----------------------------------------------------------------------------------
 def hit_json(root: Path, chunk, score: float | None) -> dict:
-    """A result in the JSON shape of docs/protocol.md: 0-based LSP lines in `range`."""
-    from ragls.core.chunk import preview
+    """A result in the JSON shape of docs/protocol.md, plus the root-relative `path`."""
+    from ragls.services.results import result_json
 
-    span = chunk.span
-    result = {
-        "path": chunk.path,
-        "uri": (root / chunk.path).as_uri(),
-        "range": {
-            "start": {"line": span.start_line, "character": span.start_col},
-            "end": {"line": span.end_line, "character": span.end_col},
-        },
-        "name": chunk.name,
-        "kind": chunk.kind,
-        "language": chunk.language,
-        "preview": preview(chunk),
-    }
-    if score is not None:
-        result["score"] = round(score, 4)
-    return result
+    return {"path": chunk.path, **result_json(root, chunk, score)}
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """Split `HOST:PORT` for --tcp."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CliError(f"expected HOST:PORT with a port from 1 to 65535, got {text!r}")
+    return host, int(port)
 
 
 def parse_location(text: str) -> tuple[Path, int]:

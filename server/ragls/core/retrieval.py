@@ -54,10 +54,8 @@ class Retriever:
 
     def search(self, query: str, limit: int = 10, ranking: str | None = None) -> list[Hit]:
         """The chunks that best match a natural-language or identifier query."""
-        query = query.strip()
-        if not query:
-            raise QueryError("the query is empty")
-        _check_limit(limit)
+        query = check_query(query)
+        check_limit(limit)
         ranking = ranking or self.ranking
         _check_ranking(ranking)
         if ranking == "lexical":
@@ -74,16 +72,13 @@ class Retriever:
 
         Falls back to the module or window chunk holding that line when no function does.
         """
-        containing = [s for s in self.indexer.store.chunks_of_file(path) if s.chunk.span.contains_line(line)]
-        if not containing:
-            return None
-        functions = [s for s in containing if s.chunk.kind not in (MODULE, WINDOW)]
-        candidates = functions or containing
-        return min(candidates, key=lambda s: s.chunk.span.end_line - s.chunk.span.start_line)
+        stored = self.indexer.store.chunks_of_file(path)
+        found = enclosing_chunk([s.chunk for s in stored], line)
+        return next((s for s in stored if s.chunk is found), None)
 
     def related(self, path: str, line: int, limit: int = 10) -> tuple[StoredChunk | None, list[Hit]]:
         """The chunk at a line and the other chunks most similar to it."""
-        _check_limit(limit)
+        check_limit(limit)
         stored = self.chunk_at(path, line)
         if stored is None:
             return None, []
@@ -91,7 +86,7 @@ class Retriever:
 
     def related_to(self, chunk: Chunk, limit: int = 10, exclude: set[int] | None = None) -> list[Hit]:
         """The chunks most similar to `chunk`, which may be unsaved text not in the index."""
-        _check_limit(limit)
+        check_limit(limit)
         cached = self.indexer.store.cached_vectors(self.indexer.model_id, [chunk.content_hash])
         vector = cached.get(chunk.content_hash)
         if vector is None:
@@ -123,11 +118,34 @@ def fuse_rankings(
     return [(item, score / best_possible) for item, score in ordered]
 
 
+def enclosing_chunk(chunks: list[Chunk], line: int) -> Chunk | None:
+    """The innermost function of `chunks` containing 0-based `line`.
+
+    Falls back to the module or window chunk holding that line when no function does.
+    """
+    containing = [chunk for chunk in chunks if chunk.span.contains_line(line)]
+    functions = [chunk for chunk in containing if chunk.kind not in (MODULE, WINDOW)]
+    candidates = functions or containing
+    if not candidates:
+        return None
+    return min(candidates, key=lambda chunk: chunk.span.end_line - chunk.span.start_line)
+
+
+def check_query(query: str) -> str:
+    """The query without surrounding blanks; QueryError when nothing is left."""
+    query = query.strip()
+    if not query:
+        raise QueryError("the query is empty")
+    return query
+
+
+def check_limit(limit: int) -> None:
+    """QueryError unless `limit` is a whole number from 1 to 1000."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+        raise QueryError(f"limit must be a whole number from 1 to 1000, got {limit!r}")
+
+
 def _check_ranking(ranking: str) -> None:
     if ranking not in RANKINGS:
         raise QueryError(f"unknown ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
 
-
-def _check_limit(limit: int) -> None:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
-        raise QueryError(f"limit must be a whole number from 1 to 1000, got {limit!r}")

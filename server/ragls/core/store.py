@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragls.core.chunk import Chunk, Span
+from ragls.core.chunk import MODULE, WINDOW, Chunk, Span
 
 SCHEMA_VERSION = 1
 
@@ -266,6 +266,20 @@ class Store:
                 (match, limit),
             ).fetchall()
         return [(row[0], -row[1]) for row in rows]
+
+    def functions_named(self, text: str, limit: int) -> list[StoredChunk]:
+        """Functions whose qualified name contains `text`, ignoring ASCII case.
+
+        Best first: the exact name, then names ending in `text` (`Cart.total` for `total`), then
+        shorter names. Module and window chunks have no name worth matching and are left out.
+        """
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._select_chunks(
+            "WHERE name LIKE ? ESCAPE '\\' AND kind NOT IN (?, ?) "
+            "ORDER BY lower(name) = lower(?) DESC, name LIKE ? ESCAPE '\\' DESC, "
+            "length(name), name LIMIT ?",
+            (f"%{escaped}%", MODULE, WINDOW, text, f"%{escaped}", limit),
+        )
 
     # embeddings ---------------------------------------------------------------------------
     def cached_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:

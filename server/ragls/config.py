@@ -1,0 +1,271 @@
+"""The settings a client sends (initializationOptions, workspace/configuration), read safely.
+
+Settings are plain dataclasses with snake_case fields; on the wire their keys are camelCase
+(`maxFileSize`, `cacheDir`, `ollama.host`). A cattrs converter does the mapping, with strict
+hooks: `"10"` is not a number and `true` is not 1. Reading never raises: a value of the wrong
+type, out of range, or a key ragls does not know is reported in a list of messages, and that
+one field keeps its default. docs/protocol.md lists every key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ragls.core.embedding import DEFAULT_MODEL, DEVICES
+from ragls.core.settings import EngineSettings
+
+SECTION = "ragls"  # the workspace/configuration section that holds these settings
+NO_SUCH_SETTING = "ragls has no such setting"
+
+
+@dataclass(frozen=True)
+class OllamaSettings:
+    """Where the local LLM runs (used by the explain/ask features)."""
+
+    host: str = "http://localhost:11434"
+    model: str = "qwen2.5-coder:1.5b"
+
+
+@dataclass(frozen=True)
+class HoverSettings:
+    """What hovers show."""
+
+    explain: bool = False  # add the LLM's explanation to hovers (used by the explain feature)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a client can configure; every field has a working default."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    cache_dir: str | None = None
+    ignore: tuple[str, ...] = ()
+    max_file_size: int = 1_000_000
+    debounce_ms: int = 300
+    ollama: OllamaSettings = field(default_factory=OllamaSettings)
+    hover: HoverSettings = field(default_factory=HoverSettings)
+
+    def engine_settings(self) -> EngineSettings:
+        """The part of the settings the indexing engine needs."""
+        return EngineSettings(
+            model=self.model,
+            device=self.device,
+            cache_dir=self.cache_dir,
+            max_file_size=self.max_file_size,
+            ignore=self.ignore,
+        )
+
+
+def camel_case(name: str) -> str:
+    """`max_file_size` -> `maxFileSize`."""
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def load_settings(raw: Any) -> tuple[Settings, list[str]]:
+    """Settings from a client's JSON object, and one message per value that was replaced.
+
+    `None` (no settings sent) gives the defaults with no messages.
+    """
+    if raw is None:
+        return Settings(), []
+    if not isinstance(raw, dict):
+        return Settings(), [
+            f"{SECTION} settings must be an object, got {_json_type(raw)}; using the defaults"
+        ]
+    messages: list[str] = []
+    cleaned = _drop_invalid_keys(raw, messages)
+    settings = CONVERTER.structure(cleaned, Settings)
+    return _apply_rules(settings, messages), messages
+
+
+def settings_json(settings: Settings) -> dict:
+    """Settings as the client would send them (camelCase keys)."""
+    return CONVERTER.unstructure(settings)
+
+
+# conversion -------------------------------------------------------------------------------
+_SETTINGS_CLASSES = (Settings, OllamaSettings, HoverSettings)
+
+
+def _strict(kind: type, name: str) -> Callable[[Any, type], Any]:
+    def structure(value: Any, _: type) -> Any:
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise TypeError(f"expected {name}, got {_json_type(value)}")
+        return value
+
+    return structure
+
+
+def _string_list(value: Any, _: type) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of strings, got {_json_type(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"expected a list of strings, got a list holding {_json_type(item)}")
+    return tuple(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_structure_hook(str, _strict(str, "a string"))
+    converter.register_structure_hook(int, _strict(int, "a whole number"))
+    converter.register_structure_hook(bool, _strict(bool, "true or false"))
+    converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
+    for cls in _SETTINGS_CLASSES:
+        renames = {f.name: override(rename=camel_case(f.name)) for f in fields(cls)}
+        converter.register_structure_hook(
+            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renames)
+        )
+        converter.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, converter, **renames))
+    return converter
+
+
+CONVERTER = _make_converter()
+
+
+def _drop_invalid_keys(raw: dict, messages: list[str]) -> dict:
+    """A copy of `raw` without the keys that cattrs cannot structure; each one is reported."""
+    cleaned = copy.deepcopy(raw)
+    while True:  # each round removes at least one key, so this ends
+        try:
+            CONVERTER.structure(cleaned, Settings)
+            return cleaned
+        except ClassValidationError as error:
+            failures = list(_failures(error, Settings, (), cleaned))
+            if not failures:
+                messages.append(f"{SECTION} settings cannot be read ({error}); using the defaults")
+                return {}
+            for path, reason in failures:
+                messages.append(_replaced_message(path, reason))
+                _remove(cleaned, path)
+
+
+def _failures(error: ClassValidationError, cls: type, path: tuple[str, ...], raw: dict):
+    """(key path, reason) of every leaf failure in a cattrs error tree over `raw`."""
+    for sub in error.exceptions:
+        if isinstance(sub, ForbiddenExtraKeysError):
+            for key in sorted(sub.extra_fields):
+                yield (*path, key), NO_SUCH_SETTING
+            continue
+        name = next((note.name for note in getattr(sub, "__notes__", ()) if hasattr(note, "name")), None)
+        if name is None:
+            continue
+        key = camel_case(name)
+        field_type = _field_type(cls, name)
+        value = raw.get(key)
+        if (
+            field_type in _SETTINGS_CLASSES
+            and isinstance(sub, ClassValidationError)
+            and isinstance(value, dict)
+        ):
+            yield from _failures(sub, field_type, (*path, key), value)
+        elif field_type in _SETTINGS_CLASSES:
+            yield (*path, key), f"expected an object, got {_json_type(value)}"
+        else:
+            yield (*path, key), _reason(sub)
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    if isinstance(error, (TypeError, ValueError)) and text.startswith("expected"):
+        return text
+    return f"invalid value ({text})"
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls).get(name)
+
+
+def _remove(raw: dict, path: tuple[str, ...]) -> None:
+    target: Any = raw
+    for key in path[:-1]:
+        target = target.get(key) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        target.pop(path[-1], None)
+
+
+# rules beyond types -----------------------------------------------------------------------
+_URL = re.compile(r"^https?://[^\s/]+")
+
+# (key path, field path, check, what a valid value looks like)
+_RULES: tuple[tuple[str, tuple[str, ...], Callable[[Any], bool], str], ...] = (
+    ("model", ("model",), lambda v: bool(v.strip()), "a model name or folder, not empty"),
+    ("device", ("device",), lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
+    ("cacheDir", ("cache_dir",), lambda v: v is None or bool(v.strip()), "a folder, or null"),
+    ("maxFileSize", ("max_file_size",), lambda v: 1 <= v <= 1_000_000_000, "from 1 to 1000000000 bytes"),
+    ("debounceMs", ("debounce_ms",), lambda v: 0 <= v <= 60_000, "from 0 to 60000 milliseconds"),
+    ("ollama.host", ("ollama", "host"), lambda v: bool(_URL.match(v)), "an http:// or https:// URL"),
+    ("ollama.model", ("ollama", "model"), lambda v: bool(v.strip()), "a model name, not empty"),
+)
+
+
+def _apply_rules(settings: Settings, messages: list[str]) -> Settings:
+    for key, attrs, is_valid, expected in _RULES:
+        value = _get(settings, attrs)
+        if not is_valid(value):
+            default = _get(_DEFAULTS, attrs)
+            messages.append(
+                f"{SECTION}.{key}: expected {expected}, got {json.dumps(value)}; "
+                f"using the default {json.dumps(default)}"
+            )
+            settings = _replace(settings, attrs, default)
+    return settings
+
+
+_DEFAULTS = Settings()
+
+
+def _get(obj: Any, attrs: tuple[str, ...]) -> Any:
+    for attr in attrs:
+        obj = getattr(obj, attr)
+    return obj
+
+
+def _replace(obj: Any, attrs: tuple[str, ...], value: Any) -> Any:
+    if len(attrs) == 1:
+        return dataclasses.replace(obj, **{attrs[0]: value})
+    inner = _replace(getattr(obj, attrs[0]), attrs[1:], value)
+    return dataclasses.replace(obj, **{attrs[0]: inner})
+
+
+def _replaced_message(path: tuple[str, ...], reason: str) -> str:
+    key = ".".join((SECTION, *path))
+    if reason == NO_SUCH_SETTING:
+        return f"{key}: {reason}; it is ignored"
+    return f"{key}: {reason}; using the default {json.dumps(_default_at(path))}"
+
+
+def _default_at(path: tuple[str, ...]) -> Any:
+    value: Any = settings_json(_DEFAULTS)
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

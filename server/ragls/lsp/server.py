@@ -1,0 +1,241 @@
+"""The ragls language server: lifecycle, settings, and the services behind every feature.
+
+- `initialize` reads the settings (initializationOptions) and the workspace folders, and
+  answers at once: nothing heavy is imported or loaded before the handshake is over.
+- `initialized` reports invalid settings (window/showMessage), builds the `Engine` and starts
+  it (the model loads in the background, then every folder is indexed), and registers the
+  file watcher and the configuration section with clients that allow dynamic registration.
+- `shutdown` stops the index worker and saves every index.
+
+Each LSP feature lives in its own module (documents, requests, hover, symbols,
+configuration, progress); `build_server` wires them to one `RaglsServer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcInvalidParams,
+    JsonRpcRequestCancelled,
+    JsonRpcServerNotInitialized,
+)
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from ragls import __version__
+from ragls.config import Settings, load_settings
+from ragls.core.embedding import EmbeddingError
+from ragls.core.retrieval import QueryError
+from ragls.core.store import StoreError
+from ragls.lsp.convert import RequestFailed, file_path, invalid_params
+from ragls.services.engine import Engine, EngineError, InvalidRequest
+
+log = logging.getLogger(__name__)
+
+QUERY_THREADS = 4  # searches, hovers and related lookups running at once
+T = TypeVar("T")
+
+
+class RaglsProtocol(LanguageServerProtocol):
+    """pygls' protocol, always negotiating UTF-16 positions: ragls' spans count UTF-16 units."""
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        """Hide the client's other position encodings so that pygls keeps LSP's UTF-16 default."""
+        general = params.capabilities.general
+        if general is not None and general.position_encodings:
+            params.capabilities = attrs.evolve(
+                params.capabilities, general=attrs.evolve(general, position_encodings=None)
+            )
+        return (yield from super().lsp_initialize(params))
+
+
+class RaglsServer(LanguageServer):
+    """The language server: its settings, its engine and the thread pool queries run in."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ragls",
+            __version__,
+            protocol_cls=RaglsProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.settings = Settings()
+        self.settings_problems: list[str] = []
+        self.folders: list[Path] = []
+        self.engine: Engine | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.shut_down = False
+        self._tasks: set[asyncio.Task] = set()
+        self._queries = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="ragls-query")
+
+    def require_engine(self) -> Engine:
+        """The engine; ServerNotInitialized before `initialized`."""
+        if self.engine is None:
+            raise JsonRpcServerNotInitialized(message="ragls is not initialized yet")
+        return self.engine
+
+    async def run_query(self, call: Callable[..., T], *args: Any) -> T:
+        """Run a blocking engine query in the query pool; its errors become JSON-RPC errors.
+
+        A `$/cancelRequest` cancels the awaiting task: the client gets RequestCancelled at once
+        and the query's result, when it comes, is dropped.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._queries, call, *args)
+        except (QueryError, InvalidRequest) as exc:
+            raise invalid_params(str(exc)) from None
+        except (EngineError, EmbeddingError, StoreError) as exc:
+            raise RequestFailed(message=str(exc)) from None
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine in the background on the event loop, keeping it referenced until done."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def post(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call `callback(*args)` on the event loop, from any thread; dropped once the loop closed."""
+        if self.loop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    def show_message(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        """window/showMessage (call on the event loop)."""
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def apply_settings(self, raw: Any) -> None:
+        """Take new settings from the client: report invalid values, reconfigure the engine."""
+        self.settings, problems = load_settings(raw)
+        for problem in problems:
+            self.show_message(problem)
+        if self.engine is not None:
+            self.engine.set_debounce(self.settings.debounce_ms / 1000)
+            self.engine.reconfigure(self.settings.engine_settings())
+
+    def stop_queries(self) -> None:
+        """Drop queued queries (running ones finish in the background)."""
+        self._queries.shutdown(wait=False, cancel_futures=True)
+
+
+def build_server() -> RaglsServer:
+    """A server with every ragls feature registered."""
+    # The feature modules import this one (for RaglsServer), so they are imported here.
+    from ragls.lsp import configuration, documents, hover, requests, symbols
+
+    server = RaglsServer()
+    _register_lifecycle(server)
+    for feature in (documents, requests, hover, symbols, configuration):
+        feature.register(server)
+    return server
+
+
+def _register_lifecycle(server: RaglsServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: RaglsServer, params: types.InitializeParams) -> None:
+        ls.settings, ls.settings_problems = load_settings(params.initialization_options)
+        ls.folders = _folders_of(params)
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: RaglsServer, params: types.InitializedParams) -> None:
+        from ragls.lsp import configuration, documents
+        from ragls.lsp.progress import ClientReporter
+
+        ls.loop = asyncio.get_running_loop()
+        logging.getLogger("ragls").addHandler(ClientLogHandler(ls))
+        for problem in ls.settings_problems:
+            ls.show_message(problem)
+        ls.engine = Engine(
+            ls.settings.engine_settings(),
+            ClientReporter(ls),
+            debounce_seconds=ls.settings.debounce_ms / 1000,
+        )
+        ls.engine.start(ls.folders)
+        documents.register_file_watcher(ls)
+        configuration.register_for_changes(ls)
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: RaglsServer, params: None) -> None:
+        ls.shut_down = True
+        ls.stop_queries()
+        if ls.engine is not None:
+            await asyncio.get_running_loop().run_in_executor(None, ls.engine.close)
+
+
+def _folders_of(params: types.InitializeParams) -> list[Path]:
+    """The workspace folders (the root URI or path for clients without folders)."""
+    if params.workspace_folders:
+        uris = [folder.uri for folder in params.workspace_folders]
+    elif params.root_uri:
+        uris = [params.root_uri]
+    else:
+        return [Path(params.root_path)] if params.root_path else []
+    folders = []
+    for uri in uris:
+        path = file_path(uri)
+        if path is None:
+            log.warning("ignoring workspace folder %s: only file: URIs are indexed", uri)
+        else:
+            folders.append(path)
+    return folders
+
+
+class ClientLogHandler(logging.Handler):
+    """Sends ragls' log records to the client as window/logMessage, from any thread."""
+
+    LEVELS = (
+        (logging.ERROR, types.MessageType.Error),
+        (logging.WARNING, types.MessageType.Warning),
+        (logging.INFO, types.MessageType.Info),
+    )
+
+    def __init__(self, server: RaglsServer):
+        super().__init__()
+        self.server = server
+        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Queue the record's message on the event loop (dropped once the loop is closed)."""
+        kind = next((kind for level, kind in self.LEVELS if record.levelno >= level), types.MessageType.Log)
+        self.server.post(
+            self.server.window_log_message, types.LogMessageParams(type=kind, message=self.format(record))
+        )
+
+
+class ExpectedErrorFilter(logging.Filter):
+    """Keeps pygls from logging a traceback for every request that answers a clear error."""
+
+    EXPECTED = (JsonRpcInvalidParams, JsonRpcRequestCancelled, JsonRpcServerNotInitialized, RequestFailed)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for records about errors that were answered to the client as intended."""
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, self.EXPECTED)
+
+
+def serve(tcp: tuple[str, int] | None = None) -> int:
+    """Run the server over stdio (or TCP) until the client exits; returns the exit status."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(ExpectedErrorFilter())
+    server = build_server()
+    try:
+        if tcp is not None:
+            server.start_tcp(*tcp)
+        else:
+            stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+            sys.stdout = sys.stderr  # a stray print() must never corrupt the protocol stream
+            server.start_io(stdin, stdout)
+    except SystemExit:
+        pass
+    return 0 if server.shut_down else 1

@@ -1,0 +1,150 @@
+"""Driving the real `ragls` server over stdio from the tests (and bench/lsp.py).
+
+A `Session` starts `python -m ragls --stdio` with pytest-lsp's client, performs the handshake
+as an editor would (workspace folders, initializationOptions, client capabilities) and offers
+small helpers for ragls' own requests. Nothing is mocked: the server runs the real model on the
+real files, with its index cache in a folder of the test's choosing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from ragls.lsp.convert import plain  # custom-request results arrive as named tuples
+
+CAPABILITIES = types.ClientCapabilities(
+    window=types.WindowClientCapabilities(work_done_progress=True),
+    workspace=types.WorkspaceClientCapabilities(
+        configuration=True,
+        workspace_folders=True,
+        did_change_configuration=types.DidChangeConfigurationClientCapabilities(dynamic_registration=True),
+        did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(dynamic_registration=True),
+    ),
+    text_document=types.TextDocumentClientCapabilities(
+        hover=types.HoverClientCapabilities(content_format=[types.MarkupKind.Markdown]),
+        synchronization=types.TextDocumentSyncClientCapabilities(did_save=True),
+    ),
+)
+
+
+def server_env(cache: Path) -> dict[str, str]:
+    """The server's environment: a private index cache, offline model, one BLAS thread."""
+    return {
+        **os.environ,
+        "RAGLS_CACHE_DIR": str(cache),
+        "OPENBLAS_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+@dataclass
+class Session:
+    """One running server and the client talking to it."""
+
+    client: LanguageClient
+    folders: list[Path]
+    initialize_seconds: float = 0.0
+    initialize_result: types.InitializeResult | None = None
+    registrations: list[types.Registration] = field(default_factory=list)
+
+    async def request(self, method: str, params: Any = None) -> Any:
+        """A ragls request; the result as plain dicts and lists."""
+        return plain(
+            await self.client.protocol.send_request_async(method, params if params is not None else {})
+        )
+
+    async def status(self) -> dict:
+        """`ragls/status`."""
+        return await self.request("ragls/status", {})
+
+    async def search(self, query: str, limit: int = 10) -> dict:
+        """`ragls/search`."""
+        return await self.request("ragls/search", {"query": query, "limit": limit})
+
+    async def wait_for(
+        self, predicate: Callable[[dict], bool], timeout: float = 120.0, every: float = 0.1
+    ) -> dict:
+        """Poll `ragls/status` until `predicate(status)`; AssertionError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self.status()
+            if predicate(status):
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError(f"status never matched in {timeout:.0f}s; last: {status}")
+            await asyncio.sleep(every)
+
+    async def wait_ready(self, timeout: float = 180.0) -> dict:
+        """Poll until the state is `ready`."""
+        return await self.wait_for(lambda status: status["state"] == "ready", timeout)
+
+    def open(self, path: Path, text: str | None = None, version: int = 1) -> str:
+        """textDocument/didOpen with the file's text (or `text`); returns the URI."""
+        uri = path.as_uri()
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri,
+                    language_id="python",
+                    version=version,
+                    text=path.read_text() if text is None else text,
+                )
+            )
+        )
+        return uri
+
+    async def stop(self) -> None:
+        """shutdown, exit, and wait for the process to end."""
+        await self.client.shutdown_session()
+        await self.client.stop()
+
+
+def server_command(*args: str) -> list[str]:
+    """`python -m ragls` with these arguments."""
+    return [sys.executable, "-m", "ragls", *args]
+
+
+async def start_session(
+    folders: list[Path],
+    cache: Path,
+    options: dict | None = None,
+    args: tuple[str, ...] = ("--stdio",),
+    capabilities: types.ClientCapabilities = CAPABILITIES,
+    settle_seconds: float = 0.0,
+) -> Session:
+    """Start a server, do the handshake, and time `initialize`.
+
+    The time includes the process start and imports, unless `settle_seconds` > 0: then the
+    server is given that long to start first and only the request itself is timed.
+    """
+    config = ClientServerConfig(server_command=server_command(*args), server_env=server_env(cache))
+    started = time.monotonic()
+    client = await config.start()
+    if settle_seconds:
+        await asyncio.sleep(settle_seconds)
+        started = time.monotonic()
+    session = Session(client, folders)
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register_capability(params: types.RegistrationParams) -> None:
+        session.registrations.extend(params.registrations)
+
+    session.initialize_result = await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name) for f in folders],
+            initialization_options=options or {},
+        )
+    )
+    session.initialize_seconds = time.monotonic() - started
+    return session

@@ -1,0 +1,92 @@
+"""Reading client settings: camelCase keys, strict types, clear messages, defaults on error."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragls.config import HoverSettings, OllamaSettings, Settings, load_settings, settings_json
+
+
+def test_no_settings_give_the_defaults_silently():
+    assert load_settings(None) == (Settings(), [])
+    assert load_settings({}) == (Settings(), [])
+
+
+def test_camel_case_keys_map_to_every_field():
+    raw = {
+        "model": "/models/mini",
+        "device": "cpu",
+        "cacheDir": "/tmp/cache",
+        "ignore": ["*.min.js", "vendor/"],
+        "maxFileSize": 2048,
+        "debounceMs": 50,
+        "ollama": {"host": "http://gpu-box:11434", "model": "llama3"},
+        "hover": {"explain": True},
+    }
+    settings, problems = load_settings(raw)
+
+    assert problems == []
+    assert settings == Settings(
+        model="/models/mini",
+        device="cpu",
+        cache_dir="/tmp/cache",
+        ignore=("*.min.js", "vendor/"),
+        max_file_size=2048,
+        debounce_ms=50,
+        ollama=OllamaSettings(host="http://gpu-box:11434", model="llama3"),
+        hover=HoverSettings(explain=True),
+    )
+    assert settings_json(settings) == raw
+    engine = settings.engine_settings()
+    assert (engine.cache_dir, engine.max_file_size, engine.ignore) == (
+        "/tmp/cache",
+        2048,
+        ("*.min.js", "vendor/"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"maxFileSize": "10"},
+            'ragls.maxFileSize: expected a whole number, got the string "10"; using the default 1000000',
+        ),
+        ({"maxFileSize": True}, "ragls.maxFileSize: expected a whole number, got true"),
+        ({"maxFileSize": 0}, "ragls.maxFileSize: expected from 1 to 1000000000 bytes, got 0"),
+        (
+            {"ignore": "*.js"},
+            'ragls.ignore: expected a list of strings, got the string "*.js"; using the default []',
+        ),
+        ({"ignore": ["ok", 3]}, "ragls.ignore: expected a list of strings, got a list holding the number 3"),
+        (
+            {"device": "gpu"},
+            'ragls.device: expected one of auto, cpu, cuda, got "gpu"; using the default "auto"',
+        ),
+        (
+            {"hover": 7},
+            'ragls.hover: expected an object, got the number 7; using the default {"explain": false}',
+        ),
+        ({"hover": {"explain": "yes"}}, 'ragls.hover.explain: expected true or false, got the string "yes"'),
+        ({"ollama": {"host": "localhost:11434"}}, "ragls.ollama.host: expected an http:// or https:// URL"),
+        ({"ollama": {"port": 1}}, "ragls.ollama.port: ragls has no such setting; it is ignored"),
+        ({"maxFilesize": 10}, "ragls.maxFilesize: ragls has no such setting; it is ignored"),
+        ({"debounceMs": -5}, "ragls.debounceMs: expected from 0 to 60000 milliseconds, got -5"),
+        ("fast", 'ragls settings must be an object, got the string "fast"; using the defaults'),
+    ],
+)
+def test_each_invalid_value_is_reported_and_replaced_by_its_default(raw, message):
+    settings, problems = load_settings(raw)
+
+    assert len(problems) == 1 and problems[0].startswith(message), problems
+    assert settings == Settings()
+
+
+def test_valid_values_survive_next_to_invalid_ones():
+    settings, problems = load_settings(
+        {"maxFileSize": "big", "device": "cpu", "ollama": {"host": 1, "model": "phi"}}
+    )
+
+    assert len(problems) == 2
+    assert settings.device == "cpu" and settings.max_file_size == Settings().max_file_size
+    assert settings.ollama == OllamaSettings(host=OllamaSettings().host, model="phi")
