@@ -137,6 +137,34 @@ class VectorIndex:
         hnsw.set_ef(params.ef_search)
         return cls(meta, params, hnsw, live=live, deleted=deleted)
 
+    @classmethod
+    def from_hnsw_file(
+        cls, path: Path, meta: IndexMeta, ef_search: int = DEFAULT_EF_SEARCH
+    ) -> VectorIndex:
+        """Adopt an hnswlib data file in which every label is live, such as one written by
+        ragls.core.gpu_graph; `save` then makes it a regular index directory.
+
+        M and ef_construction are read from the file. Raises IndexMismatch when the file holds
+        vectors of another dimension (hnswlib would read them as garbage), and IndexCorrupt when
+        it is unreadable or holds a label twice.
+        """
+        from ragls.core.gpu_graph import HnswlibFormatError, read_hnswlib_header
+
+        _check_meta(meta)
+        try:
+            header = read_hnswlib_header(Path(path))
+        except (OSError, HnswlibFormatError) as exc:
+            raise IndexCorrupt(f"cannot read hnswlib file {path}: {exc}") from exc
+        if header["dim"] != meta.dim:
+            raise IndexMismatch(f"hnswlib file {path} has dim {header['dim']}, expected {meta.dim}")
+        hnsw = _load_hnsw(Path(path), meta, capacity=1)  # 1: keep the file's own capacity
+        labels = hnsw.get_ids_list()
+        if len(labels) != hnsw.element_count:  # hnswlib maps a label to one slot only
+            raise IndexCorrupt(f"hnswlib file {path} holds a label twice")
+        params = _Params(header["m"], header["ef_construction"], ef_search)
+        hnsw.set_ef(ef_search)
+        return cls(meta, params, hnsw, live=set(labels), deleted=set())
+
     # ------------------------------------------------------------------------ properties
 
     @property
