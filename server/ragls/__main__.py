@@ -5,6 +5,7 @@
     ragls search QUERY [--root PATH]        natural-language search
     ragls related FILE:LINE                 the function at a line and the code most like it
     ragls status [PATH]                     what is indexed, where, with which model
+    ragls explain FILE:LINE [--question Q]  ask the local LLM (Ollama) about a function
 
 User mistakes print one line on stderr and exit with status 2; nothing prints a traceback
 unless -vv asks for one.
@@ -100,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     related.add_argument("--json", action="store_true")
     related.set_defaults(handler=run_related)
 
+    explain = commands.add_parser("explain", parents=[common], help="ask the local LLM about FILE:LINE")
+    explain.add_argument("location", metavar="FILE:LINE", help="1-based line, as editors show it")
+    explain.add_argument("--question", help="what to ask (default: explain the function)")
+    explain.add_argument("--root", help="indexed folder (default: found from FILE)")
+    explain.add_argument("--regenerate", action="store_true", help="ask again even if an answer is cached")
+    explain.add_argument("--ollama-host", help="Ollama server (default: $OLLAMA_HOST, else http://127.0.0.1:11434)")
+    explain.add_argument("--ollama-model", help="Ollama model (default: qwen2.5-coder:7b)")
+    explain.set_defaults(handler=run_explain)
+
     status = commands.add_parser("status", parents=[common], help="what is indexed")
     status.add_argument("path", nargs="?", default=None, help="indexed folder (default: found from .)")
     status.add_argument("--json", action="store_true")
@@ -192,6 +202,70 @@ def run_related(args: argparse.Namespace) -> int:
         print(f"{symbol.chunk.path}:{symbol.chunk.span.start_line + 1}  {symbol.chunk.name}  (at {rel}:{line})")
         _print_hits(hits)
     return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """`ragls explain`: stream the LLM's answer about the function at FILE:LINE, then its sources."""
+    import asyncio
+
+    file, line = parse_location(args.location)
+    root = _existing_dir(args.root) if args.root else find_indexed_root(file.parent, args)
+    _relative_to_root(file, root)
+    _require_index(root, args)
+    explanation = asyncio.run(_explain(file, root, line - 1, args))
+    print()
+    _print_sources(explanation.sources, root)
+    if explanation.incomplete:
+        raise CliError(f"the answer is incomplete: {explanation.error}")
+    return 0
+
+
+async def _explain(file: Path, root: Path, line: int, args: argparse.Namespace):
+    """Bring the folder's index up to date, then stream the answer to stdout."""
+    import asyncio
+
+    from ragls.core.llm import DEFAULT_MODEL, default_host
+    from ragls.services.engine import ERROR, READY, Engine
+    from ragls.services.explain import Explainer
+
+    engine = Engine(_settings(args))
+    engine.start([root])
+    try:
+        while (status := engine.status()).state not in (READY, ERROR):
+            await asyncio.sleep(0.05)
+        if status.state == ERROR:
+            raise CliError(status.message or "the index cannot be used")
+        explainer = Explainer(engine, args.ollama_host or default_host(), args.ollama_model or DEFAULT_MODEL)
+        text = file.read_bytes().decode("utf-8", errors="replace")
+        return await explainer.explain(file, text, line, args.question, _print_delta, args.regenerate)
+    finally:
+        engine.close()
+
+
+def _print_delta(delta: str) -> None:
+    sys.stdout.write(delta)
+    sys.stdout.flush()
+
+
+def _print_sources(sources: list[dict], root: Path) -> None:
+    from urllib.parse import unquote
+
+    if not sources:
+        print("sources: none")
+        return
+    print("sources:")
+    for number, source in enumerate(sources, start=1):
+        path = Path(unquote(source["uri"].removeprefix("file://")))
+        where = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        print(f"[{number}] {where}:{source['range']['start']['line'] + 1}  {source['name']}")
+
+
+def _require_index(root: Path, args: argparse.Namespace) -> None:
+    from ragls.core.settings import cache_base
+    from ragls.core.workspace import workspace_id
+
+    if not (cache_base(_settings(args)) / workspace_id(root) / "store.sqlite3").exists():
+        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first")
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -319,10 +393,13 @@ def _relative_to_root(file: Path, root: Path) -> str:
 
 def _is_user_error(exc: Exception) -> bool:
     from ragls.core.embedding import EmbeddingError
+    from ragls.core.llm import LLMError
     from ragls.core.retrieval import QueryError
     from ragls.core.store import StoreError
+    from ragls.services.engine import EngineError
 
-    return isinstance(exc, (CliError, QueryError, EmbeddingError, StoreError, FileNotFoundError))
+    user_errors = (CliError, QueryError, EmbeddingError, StoreError, FileNotFoundError, LLMError, EngineError)
+    return isinstance(exc, user_errors)
 
 
 if __name__ == "__main__":

@@ -22,26 +22,28 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ragls.core import llm
 from ragls.core.embedding import DEFAULT_MODEL, DEVICES
 from ragls.core.settings import EngineSettings
 
 SECTION = "ragls"  # the workspace/configuration section that holds these settings
 NO_SUCH_SETTING = "ragls has no such setting"
+HOVER_MODES = ("cached", "always", "off")  # hover.explain: cached answers only, generate, never
 
 
 @dataclass(frozen=True)
 class OllamaSettings:
     """Where the local LLM runs (used by the explain/ask features)."""
 
-    host: str = "http://localhost:11434"
-    model: str = "qwen2.5-coder:1.5b"
+    host: str = field(default_factory=llm.default_host)  # $OLLAMA_HOST, else 127.0.0.1:11434
+    model: str = llm.DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
 class HoverSettings:
     """What hovers show."""
 
-    explain: bool = False  # add the LLM's explanation to hovers (used by the explain feature)
+    explain: str = "cached"  # one of HOVER_MODES
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Any], bool], str], ...] = (
     ("debounceMs", ("debounce_ms",), lambda v: 0 <= v <= 60_000, "from 0 to 60000 milliseconds"),
     ("ollama.host", ("ollama", "host"), lambda v: bool(_URL.match(v)), "an http:// or https:// URL"),
     ("ollama.model", ("ollama", "model"), lambda v: bool(v.strip()), "a model name, not empty"),
+    ("hover.explain", ("hover", "explain"), lambda v: v in HOVER_MODES, f"one of {', '.join(HOVER_MODES)}"),
 )
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -56,6 +56,7 @@ class Session:
     initialize_seconds: float = 0.0
     initialize_result: types.InitializeResult | None = None
     registrations: list[types.Registration] = field(default_factory=list)
+    partial_results: dict[str, list[Any]] = field(default_factory=dict)  # token -> values, in order
 
     async def request(self, method: str, params: Any = None) -> Any:
         """A ragls request; the result as plain dicts and lists."""
@@ -109,6 +110,34 @@ class Session:
         await self.client.stop()
 
 
+def record_partial_results(session: Session) -> None:
+    """Keep `$/progress` values that are partial results (no `kind`) in `session.partial_results`;
+    work-done progress still goes to pytest-lsp's handler (`client.progress_reports`)."""
+    features = session.client.protocol.fm.features
+    work_done = features[types.PROGRESS]
+
+    def progress(params: types.ProgressParams) -> None:
+        value = plain(params.value)
+        if isinstance(value, dict) and "kind" not in value:
+            session.partial_results.setdefault(str(params.token), []).append(value)
+        else:
+            work_done(params)
+
+    features[types.PROGRESS] = progress
+
+
+def read_code_actions_faithfully(client: LanguageClient) -> None:
+    """lsprotocol reads every code action that has a `command` as a Command (a CodeAction's
+    command is an object, a Command's a string); tell them apart by that type instead."""
+    converter = client.protocol._converter
+
+    def structure(value: Any, _: type) -> types.Command | types.CodeAction:
+        kind = types.Command if isinstance(value.get("command"), str) else types.CodeAction
+        return converter.structure(value, kind)
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)
+
+
 def server_command(*args: str) -> list[str]:
     """`python -m ragls` with these arguments."""
     return [sys.executable, "-m", "ragls", *args]
@@ -139,6 +168,8 @@ async def start_session(
     def register_capability(params: types.RegistrationParams) -> None:
         session.registrations.extend(params.registrations)
 
+    record_partial_results(session)
+    read_code_actions_faithfully(client)
     session.initialize_result = await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities,

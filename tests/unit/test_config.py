@@ -21,7 +21,7 @@ def test_camel_case_keys_map_to_every_field():
         "maxFileSize": 2048,
         "debounceMs": 50,
         "ollama": {"host": "http://gpu-box:11434", "model": "llama3"},
-        "hover": {"explain": True},
+        "hover": {"explain": "always"},
     }
     settings, problems = load_settings(raw)
 
@@ -34,7 +34,7 @@ def test_camel_case_keys_map_to_every_field():
         max_file_size=2048,
         debounce_ms=50,
         ollama=OllamaSettings(host="http://gpu-box:11434", model="llama3"),
-        hover=HoverSettings(explain=True),
+        hover=HoverSettings(explain="always"),
     )
     assert settings_json(settings) == raw
     engine = settings.engine_settings()
@@ -65,9 +65,10 @@ def test_camel_case_keys_map_to_every_field():
         ),
         (
             {"hover": 7},
-            'ragls.hover: expected an object, got the number 7; using the default {"explain": false}',
+            'ragls.hover: expected an object, got the number 7; using the default {"explain": "cached"}',
         ),
-        ({"hover": {"explain": "yes"}}, 'ragls.hover.explain: expected true or false, got the string "yes"'),
+        ({"hover": {"explain": "yes"}}, 'ragls.hover.explain: expected one of cached, always, off, got "yes"'),
+        ({"hover": {"explain": True}}, 'ragls.hover.explain: expected a string, got true; using the default "cached"'),
         ({"ollama": {"host": "localhost:11434"}}, "ragls.ollama.host: expected an http:// or https:// URL"),
         ({"ollama": {"port": 1}}, "ragls.ollama.port: ragls has no such setting; it is ignored"),
         ({"maxFilesize": 10}, "ragls.maxFilesize: ragls has no such setting; it is ignored"),

@@ -778,6 +778,14 @@ def _secret_pattern(globs: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(alternatives)) if alternatives else None
 
 
+_DEFAULT_SECRET_PATTERN = _secret_pattern(DEFAULT_SECRET_GLOBS)
+
+
+def is_secret_path(rel: str) -> bool:
+    """True for a root-relative path that matches the default secret globs (`.env`, `*.pem`, ...)."""
+    return _DEFAULT_SECRET_PATTERN is not None and _DEFAULT_SECRET_PATTERN.match(rel) is not None
+
+
 def _opened_path(descriptor: int, path: Path) -> str:
     """The resolved path of an open file: from /proc where there is one (one syscall, no race)."""
     try:

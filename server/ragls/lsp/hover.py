@@ -5,16 +5,31 @@ block, the docstring, and the three most related functions as links (`[name](fil
 1-based line). It is computed from the document's current text, saved or not. Anywhere else,
 and in files outside every workspace folder or of languages ragls does not index, there is no
 hover (`null`). Until the model is loaded the related list says it is coming instead of waiting.
+
+The `hover.explain` setting adds the LLM's explanation below: `cached` (default) shows the
+cached answer for the function's current text, or says the cached one is out of date, or offers
+"Explain with ragls"; `always` generates one (waiting at most HOVER_EXPLAIN_SECONDS); `off`
+adds nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+from urllib.parse import quote
+
 from lsprotocol import types
 
+from ragls.core.llm import LLMError
 from ragls.lsp.convert import check_position, document_text, path_of
 from ragls.lsp.server import RaglsServer
-from ragls.services.engine import HoverInfo, InvalidRequest
+from ragls.services.engine import EngineError, HoverInfo, InvalidRequest
 from ragls.services.results import chunk_uri
+
+log = logging.getLogger(__name__)
+
+HOVER_EXPLAIN_SECONDS = 30.0  # `always`: a hover waits this long for the LLM at most
 
 
 def register(server: RaglsServer) -> None:
@@ -33,8 +48,9 @@ def register(server: RaglsServer) -> None:
         if info is None:
             return None
         span = info.symbol.chunk.name_span
+        markdown = hover_markdown(info) + await explanation_markdown(ls, uri, text, span.start_line)
         return types.Hover(
-            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=hover_markdown(info)),
+            contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
             range=types.Range(
                 start=types.Position(line=span.start_line, character=span.start_col),
                 end=types.Position(line=span.end_line, character=span.end_col),
@@ -65,3 +81,36 @@ def _related_markdown(info: HoverInfo) -> str:
         link = f"{chunk_uri(found.folder, found.chunk)}#L{line}"
         lines.append(f"- [{found.chunk.name}]({link}) `{found.chunk.path}:{line}`")
     return "\n".join(lines)
+
+
+async def explanation_markdown(ls: RaglsServer, uri: str, text: str, line: int) -> str:
+    """The explanation part of a hover on the function whose name is on `line`, per `hover.explain`."""
+    mode, explainer = ls.settings.hover.explain, ls.explainer
+    if mode == "off" or explainer is None:
+        return ""
+    path = path_of(uri)
+    try:
+        lookup = await explainer.cached(path, text, line)
+        if lookup.fresh is not None:
+            return _explanation_block(lookup.fresh.markdown, explainer.model, "cached")
+        if mode == "always":
+            answer = await asyncio.wait_for(explainer.explain(path, text, line), HOVER_EXPLAIN_SECONDS)
+            return _explanation_block(answer.markdown, explainer.model, "incomplete" if answer.incomplete else "")
+    except (LLMError, EngineError, TimeoutError) as exc:
+        log.info("no explanation in the hover: %s", exc)
+        return f"\n\n---\n\n_No explanation: {exc}_"
+    at = {"textDocument": {"uri": uri}, "position": {"line": line, "character": 0}}
+    if lookup.stale is not None:
+        link = _command_link("Regenerate explanation", "ragls.explain", {**at, "regenerate": True})
+        return f"\n\n---\n\n_The cached explanation is out of date: the function changed since._ {link}"
+    return "\n\n---\n\n" + _command_link("Explain with ragls", "ragls.explain", at)
+
+
+def _explanation_block(markdown: str, model: str, note: str) -> str:
+    label = f"**Explanation** · {model}" + (f" · {note}" if note else "")
+    return f"\n\n---\n\n{label}\n\n{markdown}"
+
+
+def _command_link(title: str, command: str, argument: dict) -> str:
+    """A Markdown link that runs a command in clients that allow it (VS Code)."""
+    return f"[{title}](command:{command}?{quote(json.dumps([argument]))})"

@@ -8,7 +8,7 @@
 - `shutdown` stops the index worker and saves every index.
 
 Each LSP feature lives in its own module (documents, requests, hover, symbols,
-configuration, progress); `build_server` wires them to one `RaglsServer`.
+configuration, progress, explain); `build_server` wires them to one `RaglsServer`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from lsprotocol import types
@@ -40,9 +41,13 @@ from ragls.core.store import StoreError
 from ragls.lsp.convert import RequestFailed, file_path, invalid_params
 from ragls.services.engine import Engine, EngineError, InvalidRequest
 
+if TYPE_CHECKING:
+    from ragls.services.explain import Explainer
+
 log = logging.getLogger(__name__)
 
 QUERY_THREADS = 4  # searches, hovers and related lookups running at once
+REPEAT_MESSAGE_SECONDS = 30.0  # the same error is not shown again within this time
 T = TypeVar("T")
 
 
@@ -74,6 +79,8 @@ class RaglsServer(LanguageServer):
         self.settings_problems: list[str] = []
         self.folders: list[Path] = []
         self.engine: Engine | None = None
+        self.explainer: Explainer | None = None
+        self._shown: dict[str, float] = {}  # message -> when it was last shown
         self.loop: asyncio.AbstractEventLoop | None = None
         self.shut_down = False
         self._tasks: set[asyncio.Task] = set()
@@ -84,6 +91,12 @@ class RaglsServer(LanguageServer):
         if self.engine is None:
             raise JsonRpcServerNotInitialized(message="ragls is not initialized yet")
         return self.engine
+
+    def require_explainer(self) -> Explainer:
+        """The LLM service; ServerNotInitialized before `initialized`."""
+        self.require_engine()
+        assert self.explainer is not None
+        return self.explainer
 
     async def run_query(self, call: Callable[..., T], *args: Any) -> T:
         """Run a blocking engine query in the query pool; its errors become JSON-RPC errors.
@@ -116,6 +129,29 @@ class RaglsServer(LanguageServer):
         """window/showMessage (call on the event loop)."""
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
+    def show_message_once(self, message: str, kind: types.MessageType) -> None:
+        """window/showMessage, unless the same message was shown in the last few seconds."""
+        now = time.monotonic()
+        if now - self._shown.get(message, -REPEAT_MESSAGE_SECONDS) < REPEAT_MESSAGE_SECONDS:
+            return
+        self._shown[message] = now
+        self.show_message(message, kind)
+
+    def start_services(self) -> None:
+        """Build and start the engine and the explainer from the settings (on `initialized`)."""
+        from ragls.lsp.progress import ClientReporter
+        from ragls.services.explain import Explainer  # imports httpx and ollama: after the handshake
+
+        self.engine = Engine(
+            self.settings.engine_settings(),
+            ClientReporter(self),
+            debounce_seconds=self.settings.debounce_ms / 1000,
+        )
+        self.explainer = Explainer(
+            self.engine, self.settings.ollama.host, self.settings.ollama.model, self._queries
+        )
+        self.engine.start(self.folders)
+
     def apply_settings(self, raw: Any) -> None:
         """Take new settings from the client: report invalid values, reconfigure the engine."""
         self.settings, problems = load_settings(raw)
@@ -124,6 +160,8 @@ class RaglsServer(LanguageServer):
         if self.engine is not None:
             self.engine.set_debounce(self.settings.debounce_ms / 1000)
             self.engine.reconfigure(self.settings.engine_settings())
+        if self.explainer is not None:
+            self.explainer.configure(self.settings.ollama.host, self.settings.ollama.model)
 
     def stop_queries(self) -> None:
         """Drop queued queries (running ones finish in the background)."""
@@ -133,11 +171,11 @@ class RaglsServer(LanguageServer):
 def build_server() -> RaglsServer:
     """A server with every ragls feature registered."""
     # The feature modules import this one (for RaglsServer), so they are imported here.
-    from ragls.lsp import configuration, documents, hover, requests, symbols
+    from ragls.lsp import configuration, documents, explain, hover, requests, symbols
 
     server = RaglsServer()
     _register_lifecycle(server)
-    for feature in (documents, requests, hover, symbols, configuration):
+    for feature in (documents, requests, hover, symbols, configuration, explain):
         feature.register(server)
     return server
 
@@ -151,18 +189,12 @@ def _register_lifecycle(server: RaglsServer) -> None:
     @server.feature(types.INITIALIZED)
     def initialized(ls: RaglsServer, params: types.InitializedParams) -> None:
         from ragls.lsp import configuration, documents
-        from ragls.lsp.progress import ClientReporter
 
         ls.loop = asyncio.get_running_loop()
         logging.getLogger("ragls").addHandler(ClientLogHandler(ls))
         for problem in ls.settings_problems:
             ls.show_message(problem)
-        ls.engine = Engine(
-            ls.settings.engine_settings(),
-            ClientReporter(ls),
-            debounce_seconds=ls.settings.debounce_ms / 1000,
-        )
-        ls.engine.start(ls.folders)
+        ls.start_services()
         documents.register_file_watcher(ls)
         configuration.register_for_changes(ls)
 

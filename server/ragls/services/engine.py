@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -28,9 +29,10 @@ from ragls.core.embedding import EmbeddingError, SentenceTransformerEmbedder
 from ragls.core.indexer import IndexCancelled, Indexer, IndexReport, Progress
 from ragls.core.languages import language_for_path
 from ragls.core.retrieval import Retriever, check_limit, check_query, enclosing_chunk
-from ragls.core.settings import EngineSettings
+from ragls.core.explanations import ExplanationCache
+from ragls.core.settings import EngineSettings, cache_base
 from ragls.core.store import StoreError
-from ragls.core.workspace import IGNORE_FILE_NAME, RAGLS_IGNORE_FILE_NAME
+from ragls.core.workspace import IGNORE_FILE_NAME, RAGLS_IGNORE_FILE_NAME, workspace_id
 from ragls.services.embedder import SharedEmbedder
 from ragls.services.jobs import (
     CloseIndexer,
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 STARTING, INDEXING, READY, ERROR = "starting", "indexing", "ready", "error"
 HOVER_RELATED = 3  # related functions listed in a hover
+PROMPT_RELATED = 6  # related functions offered to an explain prompt
+PROMPT_CALLEES = 4  # functions it calls, found by name
+PROMPT_CALLERS = 3  # functions that call it, found by name
 JOIN_SECONDS = 5.0  # how long close() waits for the worker to stop
 
 
@@ -92,6 +97,17 @@ class HoverInfo:
     symbol: Found
     related: list[Found]
     related_pending: bool
+
+
+@dataclass(frozen=True)
+class ExplainContext:
+    """What an explain prompt is built from: the function at a position, the other functions
+    worth showing the LLM (best first: those it calls, the most related, those calling it) and
+    the explanation cache of its folder."""
+
+    symbol: Found
+    candidates: list[Found]
+    cache: ExplanationCache
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,7 @@ class Engine:
         self._error: str | None = None
         self._embedded_by_closed = 0
         self._run_ids = 0
+        self._explanation_caches: dict[Path, ExplanationCache] = {}  # by database folder
         self._started = False
         self._closing = False
         self._thread = threading.Thread(target=self._work, name="ragls-index-worker", daemon=True)
@@ -374,6 +391,37 @@ class Engine:
         ready = self._embedder.loaded and self._error is None
         related = self._related_to(root, symbol, HOVER_RELATED) if ready else []
         return HoverInfo(Found(root.folder, symbol), related, related_pending=not ready)
+
+    def function_at(self, path: Path, text: str, line: int) -> tuple[Found, ExplanationCache]:
+        """The function (or module/window chunk) enclosing `line` of the editor's `text`, with
+        its folder's explanation cache; InvalidRequest when no chunk holds the line."""
+        root, chunks = self._chunks_of(path, text)
+        symbol = enclosing_chunk(chunks, line)
+        if symbol is None:
+            raise InvalidRequest(f"there is no code at line {line + 1} of {path.name} to explain")
+        return Found(root.folder, symbol), self.explanation_cache(root.folder)
+
+    def explain_context(self, path: Path, text: str, line: int) -> ExplainContext:
+        """The function at `line` and the functions an explain prompt should show with it.
+
+        Never waits for the model: until it is loaded only functions found by name are offered.
+        """
+        symbol, cache = self.function_at(path, text, line)
+        with self._condition:
+            root = self._root_of(path)
+        ready = self._embedder.loaded and self._error is None
+        related = self._related_to(root, symbol.chunk, PROMPT_RELATED) if ready else []
+        callees = self._functions_called_by(symbol.chunk)
+        callers = self._functions_calling(symbol.chunk)
+        return ExplainContext(symbol, callees + related + callers, cache)
+
+    def explanation_cache(self, folder: Path) -> ExplanationCache:
+        """The explanation cache of a workspace folder (next to its index)."""
+        with self._condition:
+            location = cache_base(self._settings) / workspace_id(folder)
+            if location not in self._explanation_caches:
+                self._explanation_caches[location] = ExplanationCache(location)
+            return self._explanation_caches[location]
 
     def symbols(self, query: str, limit: int = 50, semantic_limit: int = 20) -> list[Found]:
         """Functions whose name contains `query`; for a query of several words, then the best
@@ -634,6 +682,39 @@ class Engine:
             raise InvalidRequest(f"ragls does not index files like {Path(rel).name}")
         return root, chunk_source(rel, text.encode("utf-8", "surrogatepass"), language)
 
+    def _functions_called_by(self, symbol: Chunk) -> list[Found]:
+        """Indexed functions whose name `symbol` calls (`name(`), first call first."""
+        found: list[Found] = []
+        own = _short_name(symbol.name)
+        for name in dict.fromkeys(_CALL.findall(symbol.text)):
+            if name == own or len(found) >= PROMPT_CALLEES:
+                continue
+            found.extend(self._named_exactly(name)[:1])
+        return found[:PROMPT_CALLEES]
+
+    def _functions_calling(self, symbol: Chunk) -> list[Found]:
+        """Indexed functions whose text calls `symbol` by its short name."""
+        own = _short_name(symbol.name)
+        call = re.compile(rf"\b{re.escape(own)}\s*\(")
+        found: list[Found] = []
+        for open_root in self._open_roots():
+            store = open_root.indexer.store
+            ids = [chunk_id for chunk_id, _ in store.lexical_search(own, 30)]
+            for stored in store.chunks_by_ids(ids).values():
+                chunk = stored.chunk
+                same = chunk.path == symbol.path and chunk.name == symbol.name
+                if not same and chunk.kind not in (MODULE, WINDOW) and call.search(chunk.text):
+                    found.append(Found(open_root.root.folder, chunk))
+        return found[:PROMPT_CALLERS]
+
+    def _named_exactly(self, name: str) -> list[Found]:
+        return [
+            Found(open_root.root.folder, stored.chunk)
+            for open_root in self._open_roots()
+            for stored in open_root.indexer.store.functions_named(name, 10)
+            if _short_name(stored.chunk.name) == name
+        ]
+
     def _related_to(self, home: _Root, symbol: Chunk, limit: int) -> list[Found]:
         found: list[Found] = []
         for open_root in self._open_roots():
@@ -654,6 +735,14 @@ def _ids_of_same_function(indexer: Indexer, symbol: Chunk) -> set[int]:
     """The stored versions of the function itself, which must not count as related to it."""
     stored = indexer.store.chunks_of_file(symbol.path)
     return {s.id for s in stored if s.chunk.name == symbol.name and s.chunk.kind == symbol.kind}
+
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def _short_name(qualified: str) -> str:
+    """`add_item` for `Cart.add_item` (also `Type::fn`, `Mod::Class#method`)."""
+    return re.split(r"\.|::|#", qualified)[-1]
 
 
 def _touches(span: Span, line: int, character: int) -> bool:
