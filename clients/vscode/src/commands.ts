@@ -1,0 +1,347 @@
+import * as vscode from "vscode";
+import { ProgressType, ResponseError } from "vscode-languageclient/node";
+import type { Ragls } from "./extension";
+import { renderPage, Source } from "./common/markdown";
+
+interface LspRange {
+  start: { line: number; character: number };
+  end: { line: number; character: number };
+}
+
+interface Result {
+  uri: string;
+  range: LspRange;
+  selectionRange: LspRange;
+  name: string;
+  kind: string;
+  language: string;
+  score?: number;
+  preview: string;
+}
+
+interface ExplainResult {
+  markdown: string;
+  symbol: Result | null;
+  sources: Result[];
+  model: string;
+  incomplete?: boolean;
+  cached?: boolean;
+}
+
+interface PositionArg {
+  textDocument: { uri: string };
+  position: { line: number; character: number };
+  question?: string;
+  regenerate?: boolean;
+}
+
+const toRange = (r: LspRange) => new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
+
+function client(ragls: Ragls) {
+  const c = ragls.client;
+  if (!c || !c.isRunning()) {
+    void vscode.window.showWarningMessage('ragls: the server is not running. Run "ragls: Restart Server" (see the ragls output).');
+    return undefined;
+  }
+  return c;
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof ResponseError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isCancelled(err: unknown): boolean {
+  return err instanceof ResponseError && err.code === -32800;
+}
+
+function cursorArg(): PositionArg | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor) {
+    void vscode.window.showWarningMessage("ragls: open a file and put the cursor in a function first.");
+    return undefined;
+  }
+  const p = editor.selection.active;
+  return { textDocument: { uri: editor.document.uri.toString() }, position: { line: p.line, character: p.character } };
+}
+
+function relative(uri: string): string {
+  return vscode.workspace.asRelativePath(vscode.Uri.parse(uri), true);
+}
+
+async function openResult(r: Result): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(r.uri));
+  const sel = toRange(r.selectionRange);
+  await vscode.window.showTextDocument(doc, { selection: sel, preview: true });
+}
+
+// ---------------------------------------------------------------- search
+
+interface ResultItem extends vscode.QuickPickItem {
+  result: Result;
+}
+
+export async function semanticSearch(ragls: Ragls, initial = ""): Promise<void> {
+  const c = client(ragls);
+  if (!c) return;
+  const pick = vscode.window.createQuickPick<ResultItem>();
+  pick.placeholder = "Describe the code you are looking for (e.g. 'parse the config file')";
+  pick.matchOnDescription = true;
+  pick.matchOnDetail = true;
+  pick.value = initial;
+  let timer: NodeJS.Timeout | undefined;
+  let pending: vscode.CancellationTokenSource | undefined;
+  let seq = 0;
+
+  const run = async (query: string) => {
+    pending?.cancel();
+    if (query.trim() === "") {
+      pick.items = [];
+      pick.busy = false;
+      return;
+    }
+    const source = (pending = new vscode.CancellationTokenSource());
+    const mine = ++seq;
+    pick.busy = true;
+    try {
+      const res = await c.sendRequest<{ results: Result[]; partial: boolean }>(
+        "ragls/search",
+        { query, limit: 30 },
+        source.token,
+      );
+      if (mine !== seq) return;
+      pick.items = res.results.map((r) => ({
+        label: `$(symbol-${r.kind === "method" || r.kind === "constructor" ? "method" : "function"}) ${r.name}`,
+        description: `${r.score?.toFixed(2) ?? ""}${res.partial ? " · still indexing" : ""}`,
+        detail: `${relative(r.uri)}:${r.range.start.line + 1} — ${r.preview.split("\n")[0].trim()}`,
+        alwaysShow: true,
+        result: r,
+      }));
+      pick.title = res.partial ? "ragls: semantic search (still indexing: results may be incomplete)" : "ragls: semantic search";
+    } catch (err) {
+      if (mine === seq && !isCancelled(err)) pick.title = `ragls: ${errorMessage(err)}`;
+    } finally {
+      if (mine === seq) pick.busy = false;
+    }
+  };
+
+  pick.onDidChangeValue((value) => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void run(value), 250);
+  });
+  pick.onDidAccept(() => {
+    const item = pick.selectedItems[0];
+    pick.hide();
+    if (item) void openResult(item.result);
+  });
+  pick.onDidHide(() => {
+    if (timer) clearTimeout(timer);
+    pending?.cancel();
+    pick.dispose();
+  });
+  pick.show();
+  if (initial) void run(initial);
+}
+
+// ---------------------------------------------------------------- related
+
+export async function findRelated(ragls: Ragls, arg?: PositionArg): Promise<void> {
+  const c = client(ragls);
+  const where = arg ?? cursorArg();
+  if (!c || !where) return;
+  let res: { symbol: Result | null; results: Result[] };
+  try {
+    res = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: "ragls: finding related code" },
+      (_p, token) =>
+        c.sendRequest("ragls/findRelated", { textDocument: where.textDocument, position: where.position, limit: 20 }, token),
+    );
+  } catch (err) {
+    if (!isCancelled(err)) void vscode.window.showErrorMessage(`ragls: ${errorMessage(err)}`);
+    return;
+  }
+  if (res.results.length === 0) {
+    void vscode.window.showInformationMessage(
+      res.symbol ? `ragls: nothing related to ${res.symbol.name} found.` : "ragls: no function here.",
+    );
+    return;
+  }
+  const uri = vscode.Uri.parse(where.textDocument.uri);
+  const position = new vscode.Position(where.position.line, where.position.character);
+  const locations = res.results.map((r) => new vscode.Location(vscode.Uri.parse(r.uri), toRange(r.selectionRange)));
+  // The references peek shows the locations; the scores go to the output channel.
+  ragls.output.appendLine(`ragls: related to ${res.symbol?.name ?? "?"}:`);
+  for (const r of res.results)
+    ragls.output.appendLine(`  ${r.score?.toFixed(3) ?? ""}  ${r.name}  ${relative(r.uri)}:${r.range.start.line + 1}`);
+  await vscode.commands.executeCommand("editor.action.showReferences", uri, position, locations);
+}
+
+// ---------------------------------------------------------------- explain / ask
+
+let explainCounter = 0;
+
+export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQuestion: boolean): Promise<void> {
+  const c = client(ragls);
+  const where = arg ?? cursorArg();
+  if (!c || !where) return;
+  let question = where.question;
+  if (askQuestion && !question) {
+    question = await vscode.window.showInputBox({
+      title: "ragls: ask about this function",
+      prompt: "Your question about the function at the cursor",
+      placeHolder: "Why is the price not checked?",
+      ignoreFocusOut: true,
+    });
+    if (!question || question.trim() === "") return;
+  }
+  const id = ++explainCounter;
+  const token = `ragls-vscode-explain-${process.pid}-${id}`;
+  const title = question ? `ragls: ${question}` : "ragls: explanation";
+  const panel = vscode.window.createWebviewPanel(
+    "ragls.explain",
+    question ? "ragls: answer" : "ragls: explanation",
+    { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
+    { enableScripts: false, enableCommandUris: false, enableForms: false, localResourceRoots: [] },
+  );
+  const cancel = new vscode.CancellationTokenSource();
+  let markdown = "";
+  let sources: Source[] = [];
+  let status = "Asking the model…";
+  let disposed = false;
+  let renderTimer: NodeJS.Timeout | undefined;
+  const render = () => {
+    renderTimer = undefined;
+    if (!disposed) panel.webview.html = renderPage({ title, markdown, status, sources });
+  };
+  const scheduleRender = () => {
+    if (!renderTimer) renderTimer = setTimeout(render, 100);
+  };
+  render();
+  panel.onDidDispose(() => {
+    disposed = true;
+    cancel.cancel(); // vscode-languageclient sends $/cancelRequest
+    if (renderTimer) clearTimeout(renderTimer);
+  });
+  const progress = c.onProgress(new ProgressType<{ delta?: string }>(), token, (value) => {
+    if (typeof value?.delta === "string") {
+      markdown += value.delta;
+      status = "Answering…";
+      scheduleRender();
+    }
+  });
+  try {
+    const params: Record<string, unknown> = {
+      textDocument: where.textDocument,
+      position: where.position,
+      partialResultToken: token,
+    };
+    if (question) params.question = question;
+    if (where.regenerate) params.regenerate = true;
+    const res = await c.sendRequest<ExplainResult>("ragls/explain", params, cancel.token);
+    markdown = res.markdown;
+    sources = res.sources;
+    const about = res.symbol ? `${res.symbol.name} · ` : "";
+    status = `${about}${res.model}${res.cached ? " · cached" : ""}${res.incomplete ? " · incomplete: the answer broke off" : ""}`;
+    if (renderTimer) clearTimeout(renderTimer);
+    render();
+  } catch (err) {
+    if (isCancelled(err) || disposed) return;
+    status = `Failed: ${errorMessage(err)}`;
+    render();
+  } finally {
+    progress.dispose();
+    cancel.dispose();
+  }
+}
+
+// ---------------------------------------------------------------- other commands
+
+async function reindex(ragls: Ragls): Promise<void> {
+  const c = client(ragls);
+  if (!c) return;
+  try {
+    const res = await c.sendRequest<{ roots: string[] }>("workspace/executeCommand", { command: "ragls.reindex", arguments: [] });
+    void vscode.window.showInformationMessage(`ragls: re-checking ${res.roots.length} folder(s) in the background.`);
+    void ragls.refreshStatus();
+  } catch (err) {
+    void vscode.window.showErrorMessage(`ragls: ${errorMessage(err)}`);
+  }
+}
+
+async function pullModel(ragls: Ragls): Promise<void> {
+  const c = client(ragls);
+  if (!c) return;
+  const model = vscode.workspace.getConfiguration("ragls").get<string>("ollama.model") || "qwen2.5-coder:7b";
+  try {
+    const res = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `ragls: pulling ${model} with Ollama…`, cancellable: true },
+      (_p, token) =>
+        c.sendRequest<{ model: string; status: string }>(
+          "workspace/executeCommand",
+          { command: "ragls.pullModel", arguments: [{ model }] },
+          token,
+        ),
+    );
+    void vscode.window.showInformationMessage(`ragls: ${res.model}: ${res.status}`);
+  } catch (err) {
+    if (!isCancelled(err)) void vscode.window.showErrorMessage(`ragls: ${errorMessage(err)}`);
+  }
+}
+
+async function showStatus(ragls: Ragls): Promise<void> {
+  await ragls.refreshStatus();
+  const s = ragls.lastStatus;
+  if (!s) {
+    ragls.output.show();
+    return;
+  }
+  const detail = [
+    `State: ${s.state}${s.message ? ` — ${s.message}` : ""}`,
+    `Folders: ${s.roots.map(relative).join(", ") || "none"}`,
+    `Files: ${s.files}   Functions/chunks: ${s.chunks}   Pending files: ${s.pendingFiles}`,
+    `Embedded by this server: ${s.embeddedChunks}`,
+    `Model: ${s.model}${s.device ? ` on ${s.device}` : ""}`,
+  ].join("\n");
+  const choice = await vscode.window.showInformationMessage("ragls status", { modal: true, detail }, "Reindex", "Show Output");
+  if (choice === "Reindex") await reindex(ragls);
+  if (choice === "Show Output") ragls.output.show();
+}
+
+/**
+ * Commands the server announces (code actions, hover links) come through the client's
+ * executeCommand middleware: explain/ask/findRelated get the editor UI instead of a bare request.
+ */
+export async function handleServerCommand(
+  ragls: Ragls,
+  command: string,
+  args: any[],
+  next: () => Promise<unknown>,
+): Promise<unknown> {
+  const arg = Array.isArray(args) && args.length === 1 && typeof args[0] === "object" ? (args[0] as PositionArg) : undefined;
+  switch (command) {
+    case "ragls.explain":
+      return arg ? explain(ragls, arg, false) : next();
+    case "ragls.ask":
+      return arg ? explain(ragls, arg, true) : next();
+    case "ragls.findRelated":
+      return arg ? findRelated(ragls, arg) : next();
+    default:
+      return next();
+  }
+}
+
+export function registerCommands(context: vscode.ExtensionContext, ragls: Ragls): void {
+  const reg = (id: string, fn: (...a: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  reg("ragls.explainFunction", () => explain(ragls, undefined, false));
+  reg("ragls.askFunction", () => explain(ragls, undefined, true));
+  reg("ragls.findRelatedCode", () => findRelated(ragls));
+  reg("ragls.semanticSearch", () => {
+    const editor = vscode.window.activeTextEditor;
+    const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : "";
+    return semanticSearch(ragls, selected.length < 200 ? selected : "");
+  });
+  reg("ragls.reindexWorkspace", () => reindex(ragls));
+  reg("ragls.pullOllamaModel", () => pullModel(ragls));
+  reg("ragls.restartServer", () => ragls.restart());
+  reg("ragls.showStatus", () => showStatus(ragls));
+}

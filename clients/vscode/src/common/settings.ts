@@ -1,0 +1,68 @@
+// Maps the `ragls.*` VS Code settings to the server's settings object (docs/protocol.md,
+// "Settings"). Pure: `get` reads one key below the `ragls` section.
+
+export type Getter = (key: string) => unknown;
+
+export interface ServerSettings {
+  model?: string;
+  device?: string;
+  cacheDir?: string | null;
+  ignore?: string[];
+  maxFileSize?: number;
+  debounceMs?: number;
+  ollama?: { host?: string; model?: string };
+  hover?: { explain?: string };
+}
+
+/** Keys that only the client uses: never sent to the server (it would warn about them). */
+export const CLIENT_ONLY_KEYS = ["serverPath", "trace.server"];
+
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+}
+
+/**
+ * Builds the server's settings from the `ragls.*` settings. Empty strings mean "not set" and are
+ * left out, so the server takes its own default (for `ollama.host` that default depends on
+ * $OLLAMA_HOST). Values of the wrong type are passed as they are: the server reports them.
+ */
+export function toServerSettings(get: Getter): ServerSettings {
+  const out: ServerSettings = {};
+  const model = get("model");
+  if (nonEmptyString(model) !== undefined) out.model = nonEmptyString(model);
+  else if (model !== undefined && model !== null && typeof model !== "string") out.model = model as string;
+
+  const device = get("device");
+  if (nonEmptyString(device) !== undefined) out.device = nonEmptyString(device);
+
+  const cacheDir = get("cacheDir");
+  if (nonEmptyString(cacheDir) !== undefined) out.cacheDir = nonEmptyString(cacheDir);
+
+  const ignore = get("ignore");
+  if (Array.isArray(ignore)) out.ignore = ignore.filter((g) => typeof g === "string" && g.trim() !== "");
+  else if (ignore !== undefined && ignore !== null) out.ignore = ignore as string[];
+
+  for (const key of ["maxFileSize", "debounceMs"] as const) {
+    const value = get(key);
+    if (value !== undefined && value !== null && value !== "") out[key] = value as number;
+  }
+
+  const host = nonEmptyString(get("ollama.host"));
+  const ollamaModel = nonEmptyString(get("ollama.model"));
+  if (host !== undefined || ollamaModel !== undefined) {
+    out.ollama = {};
+    if (host !== undefined) out.ollama.host = host;
+    if (ollamaModel !== undefined) out.ollama.model = ollamaModel;
+  }
+
+  const explain = nonEmptyString(get("hover.explain"));
+  if (explain !== undefined) out.hover = { explain };
+  return out;
+}
+
+/** Whether a configuration change concerns the server's settings (not only client-only keys). */
+export function affectsServer(affects: (section: string) => boolean): boolean {
+  return ["model", "device", "cacheDir", "ignore", "maxFileSize", "debounceMs", "ollama", "hover"].some((k) =>
+    affects(`ragls.${k}`),
+  );
+}

@@ -1,0 +1,54 @@
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const { renderMarkdown, renderPage, escapeHtml } = require("../out/common/markdown.js");
+
+test("Markdown is rendered", () => {
+  const html = renderMarkdown("`add_item` appends **items** [1]\n\n```py\nx = 1 < 2\n```");
+  assert.match(html, /<code>add_item<\/code>/);
+  assert.match(html, /<strong>items<\/strong>/);
+  assert.match(html, /x = 1 &lt; 2/);
+});
+
+test("raw HTML in the answer is escaped, never rendered", () => {
+  const html = renderMarkdown('<script>alert(1)</script>\n\n<img src=x onerror="alert(1)"> <b>bold</b>');
+  assert.doesNotMatch(html, /<script/i);
+  assert.doesNotMatch(html, /<img/i);
+  assert.doesNotMatch(html, /<b>/);
+  assert.match(html, /&lt;script&gt;/);
+});
+
+test("command:, javascript: and data: links are not links", () => {
+  const html = renderMarkdown(
+    "[run](command:workbench.action.terminal.sendSequence?%7B%7D) [js](javascript:alert(1)) [d](data:text/html,x) [ok](https://example.com/) [f](file:///tmp/a.py#L3)",
+  );
+  assert.doesNotMatch(html, /href="command:/i);
+  assert.doesNotMatch(html, /href="javascript:/i);
+  assert.doesNotMatch(html, /href="data:/i);
+  assert.match(html, /href="https:\/\/example.com\/"/);
+  assert.match(html, /href="file:\/\/\/tmp\/a.py#L3"/);
+});
+
+test("images are shown as their alt text", () => {
+  const html = renderMarkdown("![tracking pixel](https://evil.example/p.png)");
+  assert.doesNotMatch(html, /<img/i);
+  assert.match(html, /tracking pixel/);
+});
+
+test("the page has a strict CSP without scripts and escapes every field", () => {
+  const page = renderPage({
+    title: "ragls: why <b>?",
+    markdown: "hi <script>x</script>",
+    status: "<i>status</i>",
+    sources: [{ uri: "file:///w/a%20b.py", name: "A.<f>", range: { start: { line: 4 } }, score: 0.51234 }],
+  });
+  assert.match(page, /Content-Security-Policy" content="default-src 'none';[^"]*script-src 'none'/);
+  assert.doesNotMatch(page, /<script/i);
+  assert.doesNotMatch(page, /<b>|<i>/);
+  assert.match(page, /A\.&lt;f&gt;/);
+  assert.match(page, /\/w\/a b\.py:5/);
+  assert.match(page, /0\.51/);
+});
+
+test("escapeHtml escapes quotes too", () => {
+  assert.equal(escapeHtml(`<a href="x" title='y'>&`), "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;");
+});
