@@ -138,13 +138,22 @@ function M.search(args)
   end, vim.api.nvim_get_current_buf())
 end
 
-function M.related()
+--- The ragls client of the current buffer and position params for the cursor, or nil (after
+--- telling the user) when no ragls client is attached.
+local function cursor_request()
   local bufnr = vim.api.nvim_get_current_buf()
   local client = need_client(bufnr)
   if not client then
+    return nil
+  end
+  return client, bufnr, vim.lsp.util.make_position_params(0, client.offset_encoding)
+end
+
+function M.related()
+  local client, bufnr, params = cursor_request()
+  if not client then
     return
   end
-  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.limit = ragls.options.limit
   ragls.request(client, 'ragls/findRelated', params, function(err, result)
     if err then
@@ -211,12 +220,10 @@ end
 --- the answer streams. Closing the float cancels the request.
 --- @return table|nil view of the float, with `request_id` and `token`
 function M.run_explain(question, regenerate)
-  local bufnr = vim.api.nvim_get_current_buf()
-  local client = need_client(bufnr)
+  local client, bufnr, params = cursor_request()
   if not client then
     return
   end
-  local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.question = question
   params.regenerate = regenerate or nil
   local view, token
