@@ -132,8 +132,8 @@ async def test_pull_reports_progress_and_installs_the_model(fake):
 def test_default_host_reads_ollama_host(monkeypatch):
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     assert default_host() == "http://127.0.0.1:11434"
-    monkeypatch.setenv("OLLAMA_HOST", "10.0.0.5:11434")
-    assert default_host() == "http://10.0.0.5:11434"
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.9:11500")
+    assert default_host() == "http://127.0.0.9:11500"
 
 
 @pytest.mark.asyncio
