@@ -101,3 +101,14 @@ def test_a_file_that_is_not_sqlite_gives_a_clear_error(tmp_path):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match="cannot open"):
         Store(path)
+
+
+def test_id_lookups_work_across_batches_of_parameters(store):
+    state = FileState("a.py", "python", 1, 1)
+    added = store.replace_file(state, {}, [chunk(f"f{i}", f"def f{i}(): pass", line=i) for i in range(1203)], [])
+    ids = [s.id for s in added]
+    asked = ids + [max(ids) + 1, max(ids) + 2]  # two ids that do not exist
+
+    assert store.existing_ids(asked) == set(ids)
+    assert set(store.chunks_by_ids(asked)) == set(ids)
+    assert store.chunk_hashes(ids[600:]) == {s.id: s.chunk.content_hash for s in added[600:]}

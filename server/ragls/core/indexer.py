@@ -333,7 +333,7 @@ class Indexer:
         if not vectors:
             return
         with self._lock:
-            live = self.store.chunk_ids()  # a chunk may have been dropped while we embedded
+            live = self.store.existing_ids(vectors)  # a chunk may have been dropped while we embedded
             labels = [i for i in vectors if i in live]
             if labels:
                 self.vector_index().add(labels, np.stack([vectors[i] for i in labels]))

@@ -222,13 +222,12 @@ class Store:
 
     def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """The chunks with these ids (missing ids are left out)."""
-        found: dict[int, StoredChunk] = {}
-        for start in range(0, len(ids), 500):
-            batch = list(ids[start : start + 500])
-            marks = ",".join("?" * len(batch))
-            for stored in self._select_chunks(f"WHERE id IN ({marks})", batch):
-                found[stored.id] = stored
-        return found
+        rows = self._rows_in(f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id IN ({{marks}})", ids)
+        return {row[0]: _row_to_stored(row) for row in rows}
+
+    def existing_ids(self, ids: Iterable[int]) -> set[int]:
+        """Those of `ids` that are chunks now (a chunk may be dropped while it is embedded)."""
+        return {row[0] for row in self._rows_in("SELECT id FROM chunks WHERE id IN ({marks})", ids)}
 
     def chunk_ids(self) -> set[int]:
         """Ids of every chunk."""
@@ -237,12 +236,10 @@ class Store:
 
     def chunk_hashes(self, ids: Iterable[int] | None = None) -> dict[int, str]:
         """Content hash by chunk id, for all chunks or the given ids."""
-        with self._lock:
-            rows = self._db.execute("SELECT id, content_hash FROM chunks").fetchall()
         if ids is None:
-            return dict(rows)
-        wanted = set(ids)
-        return {chunk_id: digest for chunk_id, digest in rows if chunk_id in wanted}
+            with self._lock:
+                return dict(self._db.execute("SELECT id, content_hash FROM chunks").fetchall())
+        return dict(self._rows_in("SELECT id, content_hash FROM chunks WHERE id IN ({marks})", ids))
 
     def chunk_count(self) -> int:
         """How many chunks are indexed."""
@@ -284,20 +281,12 @@ class Store:
     # embeddings ---------------------------------------------------------------------------
     def cached_vectors(self, model_id: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Cached embeddings by content hash, for those of `hashes` that have one."""
-        wanted = list(dict.fromkeys(hashes))
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for start in range(0, len(wanted), 500):
-                batch = wanted[start : start + 500]
-                marks = ",".join("?" * len(batch))
-                rows = self._db.execute(
-                    f"SELECT content_hash, vector FROM embeddings WHERE model_id = ? "
-                    f"AND content_hash IN ({marks})",
-                    (model_id, *batch),
-                )
-                for digest, blob in rows:
-                    found[digest] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        rows = self._rows_in(
+            "SELECT content_hash, vector FROM embeddings WHERE model_id = ? AND content_hash IN ({marks})",
+            hashes,
+            leading=(model_id,),
+        )
+        return {digest: np.frombuffer(blob, dtype=np.float32) for digest, blob in rows}
 
     def cache_vectors(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
         """Remember embeddings by content hash."""
@@ -330,6 +319,18 @@ class Store:
     # internals ----------------------------------------------------------------------------
     def _transaction(self):
         return _Transaction(self._db)
+
+    def _rows_in(self, sql: str, values: Iterable, leading: tuple = ()) -> list[tuple]:
+        """Rows of `sql`, whose `{marks}` is an IN list of `values`, run in batches of 500
+        (SQLite caps the number of parameters of one statement)."""
+        wanted = list(dict.fromkeys(values))
+        rows: list[tuple] = []
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                batch = wanted[start : start + 500]
+                query = sql.format(marks=",".join("?" * len(batch)))
+                rows.extend(self._db.execute(query, (*leading, *batch)).fetchall())
+        return rows
 
     def _insert_chunk(self, chunk: Chunk) -> int:
         cursor = self._db.execute(
