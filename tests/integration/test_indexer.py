@@ -260,3 +260,21 @@ def test_folder_events_cover_the_files_under_them(sample_root, cache_dir, embedd
     assert report.files_removed == 2 and report.files_changed == 1
     assert not any(s.chunk.path.startswith("shop/") for s in indexer.store.iter_chunks())
     assert "brand_new_helper" in names(indexer)
+
+
+def test_deferred_saves_write_the_index_only_when_old_enough(sample_root, cache_dir, embedder):
+    indexer = make_indexer(sample_root, cache_dir, embedder)
+    indexer.index_all()
+    manifest = indexer.cache_dir / "index.json"
+    saved = manifest.read_text()
+    discounts = sample_root / "shop/discounts.py"
+    discounts.write_text(discounts.read_text() + "\n\ndef noop_helper():\n    return None\n")
+
+    indexer.update_files([discounts], save=False)
+    indexer.save_index(older_than=60)
+    assert manifest.read_text() == saved  # the change is seconds old: not written yet
+
+    indexer.save_index()
+    assert manifest.read_text() != saved
+    reopened = make_indexer(sample_root, cache_dir, CountingEmbedder(embedder.inner))
+    assert len(reopened.vector_index()) == reopened.store.chunk_count()

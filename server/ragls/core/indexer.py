@@ -95,7 +95,7 @@ class Indexer:
         )
         self.embedded_by_this_process = 0
         self._index: VectorIndex | None = None
-        self._index_dirty = False
+        self._dirty_since: float | None = None  # when the index first changed since its last save
         self._index_rebuilt = False
         self._lock = threading.RLock()
 
@@ -163,12 +163,23 @@ class Indexer:
         self._finish(report, started, _progress_emitter(None, started), save=save)
         return report
 
-    def save_index(self) -> None:
-        """Write the vector index to disk if it changed since the last save."""
+    def save_index(self, older_than: float = 0.0) -> None:
+        """Write the vector index to disk if it changed since the last save.
+
+        With `older_than`, only when the first unsaved change is at least that many seconds old:
+        frequent small updates then cost one save a while, not one each. Skipping a save loses
+        nothing: on load the index is brought back in step with the store from cached vectors.
+        """
         with self._lock:
-            if self._index is not None and self._index_dirty:
+            if self._index is None or self._dirty_since is None:
+                return
+            if time.monotonic() - self._dirty_since >= older_than:
                 self._index.save(self.cache_dir)
-                self._index_dirty = False
+                self._dirty_since = None
+
+    def _mark_dirty(self) -> None:
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
 
     # queries used by retrieval ------------------------------------------------------------
     def vector_index(self) -> VectorIndex:
@@ -261,7 +272,7 @@ class Indexer:
     def _delete_from_index(self, ids: list[int]) -> None:
         if ids and self._index is not None:
             self._index.delete(ids)
-            self._index_dirty = True
+            self._mark_dirty()
 
     def _open_index(self) -> VectorIndex:
         meta = IndexMeta(model_id=self.model_id, dim=self._dim())
@@ -270,7 +281,7 @@ class Indexer:
         except IndexLoadError as exc:
             log.info("building a new vector index (%s)", exc)
             self._index_rebuilt = True
-            self._index_dirty = True
+            self._mark_dirty()
             return VectorIndex.create(meta, capacity=max(1024, self.store.chunk_count()))
 
     def _dim(self) -> int:
@@ -337,7 +348,7 @@ class Indexer:
             labels = [i for i in vectors if i in live]
             if labels:
                 self.vector_index().add(labels, np.stack([vectors[i] for i in labels]))
-                self._index_dirty = True
+                self._mark_dirty()
 
     def _finish(
         self, report: IndexReport, started: float, emit: ProgressCallback, save: bool = True

@@ -51,6 +51,9 @@ PROMPT_RELATED = 6  # related functions offered to an explain prompt
 PROMPT_CALLEES = 4  # functions it calls, found by name
 PROMPT_CALLERS = 3  # functions that call it, found by name
 JOIN_SECONDS = 5.0  # how long close() waits for the worker to stop
+# Saves of single files write the vector index at most this often; full runs and close() always
+# write it. A large index is hundreds of MB to rewrite and checksum.
+INDEX_SAVE_SECONDS = 60.0
 
 
 class EngineError(Exception):
@@ -512,7 +515,7 @@ class Engine:
         try:
             with embedder.background(cancel, self._slice_done):
                 if first_run and open_files:
-                    opened.indexer.update_files(open_files)
+                    opened.indexer.update_files(open_files, save=False)  # index_all saves
                 report = opened.indexer.index_all(progress=self._progressed, cancel=cancel)
             with self._condition:
                 opened.root.indexed = opened.root.indexer is opened.indexer
@@ -535,7 +538,8 @@ class Engine:
             self._activity.progress = Progress("parsing", files_total=len(job.paths))
         try:
             with embedder.background(cancel, self._slice_done):
-                report = indexer.update_files(job.paths)
+                report = indexer.update_files(job.paths, save=False)
+                indexer.save_index(older_than=INDEX_SAVE_SECONDS)
             log.info("updated %d files of %s: %s", len(job.paths), job.folder, _summary(report))
         except IndexCancelled:
             log.info("file update of %s cancelled", job.folder)
