@@ -106,26 +106,25 @@ end
 
 local has_011 = vim.fn.has('nvim-0.11') == 1
 
---- client:request on 0.11, client.request on 0.10.
-function M.request(client, method, params, handler, bufnr)
+--- Call a client method: 0.11 has methods (`client:request(...)`), 0.10 plain functions
+--- (`client.request(...)`).
+local function call(client, method, ...)
   if has_011 then
-    return client:request(method, params, handler, bufnr)
+    return client[method](client, ...)
   end
-  return client.request(method, params, handler, bufnr)
+  return client[method](...)
+end
+
+function M.request(client, method, params, handler, bufnr)
+  return call(client, 'request', method, params, handler, bufnr)
 end
 
 function M.cancel(client, id)
-  if has_011 then
-    return client:cancel_request(id)
-  end
-  return client.cancel_request(id)
+  return call(client, 'cancel_request', id)
 end
 
 function M.request_sync(client, method, params, timeout, bufnr)
-  if has_011 then
-    return client:request_sync(method, params, timeout, bufnr)
-  end
-  return client.request_sync(method, params, timeout, bufnr)
+  return call(client, 'request_sync', method, params, timeout, bufnr)
 end
 
 return M
