@@ -52,20 +52,36 @@ class Retriever:
         self.indexer = indexer
         self.ranking = ranking
 
-    def search(self, query: str, limit: int = 10, ranking: str | None = None) -> list[Hit]:
-        """The chunks that best match a natural-language or identifier query."""
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        ranking: str | None = None,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The chunks that best match a natural-language or identifier query.
+
+        `query_vector` is the query's embedding when the caller has it already (one query
+        searched in several folders that share a model is embedded once).
+        """
         query = check_query(query)
         check_limit(limit)
         ranking = ranking or self.ranking
         _check_ranking(ranking)
         if ranking == "lexical":
             return self._hits(self.indexer.store.lexical_search(query, limit))
-        dense = self._dense(self.indexer.embed_texts([query])[0], limit if ranking == "dense" else CANDIDATES)
+        if query_vector is None:
+            query_vector = self.embed_query(query)
+        dense = self._dense(query_vector, limit if ranking == "dense" else CANDIDATES)
         if ranking == "dense":
             return self._hits(dense)
         lexical = self.indexer.store.lexical_search(query, CANDIDATES)
         fused = fuse_rankings([dense, lexical], weights=[DENSE_WEIGHT, LEXICAL_WEIGHT])
         return self._hits(fused[:limit])
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The embedding of a query text."""
+        return self.indexer.embed_texts([query])[0]
 
     def chunk_at(self, path: str, line: int) -> StoredChunk | None:
         """The innermost function containing 0-based `line` of root-relative `path`.

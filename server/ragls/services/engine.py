@@ -360,10 +360,12 @@ class Engine:
         self._raise_if_failed()
         roots = self._open_roots()
         ranking = None if self._embedder.loaded else "lexical"  # no waiting for the model
+        # Every folder shares the one model: embed the query once, not once per folder.
+        vector = roots[0].retriever.embed_query(query) if roots and ranking is None else None
         found = [
             Found(open_root.root.folder, hit.chunk, hit.score)
             for open_root in roots
-            for hit in open_root.retriever.search(query, limit, ranking)
+            for hit in open_root.retriever.search(query, limit, ranking, query_vector=vector)
         ]
         found.sort(key=lambda item: item.score, reverse=True)
         return SearchOutcome(found[:limit], partial=self._is_partial() or ranking == "lexical")
