@@ -94,7 +94,6 @@ from ragls.core.settings import EngineSettings  # noqa: E402
 
 STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
 RESULTS_DIR = REPO / "bench" / "results"
-DEFAULT_OUT = RESULTS_DIR / "quality.json"
 DEFAULT_WORK = RESULTS_DIR / "quality-work"  # corpus and ragls cache, kept between runs
 MANIFEST = "selection.json"  # in <work>/<mode>/: what the corpus there was built from
 DEFAULT_QUERIES = 400

@@ -15,7 +15,6 @@ METHOD = "method"
 CONSTRUCTOR = "constructor"
 MODULE = "module"  # top-level statements of a file that sit outside every function
 WINDOW = "window"  # a line window of a file that could not be parsed into functions
-KINDS = (FUNCTION, METHOD, CONSTRUCTOR, MODULE, WINDOW)
 
 # The body part of the embedded text is cut at this many characters. all-MiniLM-L6-v2 reads at
 # most 256 word pieces (about 1000 characters of code); the tokenizer truncates whatever is

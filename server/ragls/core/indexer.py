@@ -189,11 +189,6 @@ class Indexer:
                 self._index = self._open_index()
             return self._index
 
-    def vectors_for(self, stored: Iterable[StoredChunk]) -> dict[int, np.ndarray]:
-        """Cached vectors of stored chunks by chunk id (chunks never embedded are left out)."""
-        stored = list(stored)
-        cached = self.store.cached_vectors(self.model_id, (s.chunk.content_hash for s in stored))
-        return {s.id: cached[s.chunk.content_hash] for s in stored if s.chunk.content_hash in cached}
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Embed texts that are not chunks (queries, unsaved editor text)."""

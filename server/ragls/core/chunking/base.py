@@ -94,8 +94,3 @@ def point(node: Node) -> tuple[int, int]:
     """A node's start as a (row, byte column) tuple."""
     start = node.start_point
     return (start[0], start[1])
-
-
-def earliest(first: tuple[int, int], second: tuple[int, int]) -> tuple[int, int]:
-    """The earlier of two points."""
-    return first if first <= second else second

@@ -52,10 +52,6 @@ class SourceText:
             self._line_starts = starts
         return self._line_starts
 
-    def line_count(self) -> int:
-        """Number of lines, counting a non-empty last line without a newline."""
-        return len(self.lines)
-
     def utf16_column(self, row: int, byte_column: int) -> int:
         """Convert a byte column on `row` into a UTF-16 code unit column."""
         if self.is_ascii or byte_column == 0:
