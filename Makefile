@@ -8,7 +8,7 @@ RAGLS := $(VENV)/bin/ragls
 export OPENBLAS_NUM_THREADS := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install test demo bench clean
+.PHONY: install e2e-tools test demo bench clean
 
 install: $(VENV)/.installed
 
@@ -21,7 +21,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
-test: install
+# Node 24, code-server and Chromium for the real-VS-Code test (tests/clients/test_vscode_e2e.py),
+# into .e2e-tools/ (apt-get for Chromium); each part is skipped when it is already there.
+e2e-tools:
+	bash clients/vscode/e2e/install.sh
+
+test: install e2e-tools
 	$(PY) -m pytest -q
 
 demo: install
@@ -36,4 +41,4 @@ bench: install
 	$(PY) bench/lsp.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info server/*.egg-info
+	rm -rf $(VENV) build *.egg-info server/*.egg-info .e2e-tools test-artifacts

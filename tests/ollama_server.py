@@ -4,7 +4,8 @@ It listens on 127.0.0.1 (stdlib `http.server` in a thread) and answers `/api/tag
 `/api/show`, `/api/chat` and `/api/generate` (NDJSON streams, or one object with
 `"stream": false`) and `/api/pull` (a progress stream). An unknown model answers 404
 `{"error": "model 'x' not found"}`, as Ollama does. Every request is recorded (path and JSON
-body), and so is every stream the client closed before its end (a write failed).
+body), and so is every stream the client closed before its end (a write failed:
+`closed_streams` has its path, `closed_requests` its request).
 
 Tests steer it through `FakeOllama` attributes: `reply` (split into tokens), `token_delay`
 (seconds per token), `fail_after` (send an `{"error": ...}` line after that many tokens),
@@ -47,6 +48,7 @@ class FakeOllama:
     failure: str = "an error was encountered while running the model: out of memory"
     requests: list[Recorded] = field(default_factory=list)
     closed_streams: list[str] = field(default_factory=list)  # paths whose client went away mid-stream
+    closed_requests: list[Recorded] = field(default_factory=list)  # the same streams' requests
     _server: ThreadingHTTPServer | None = None
     _connections: set[socket.socket] = field(default_factory=set)
     _thread: threading.Thread | None = None
@@ -249,8 +251,7 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return True
         except OSError:
-            self.state.closed_streams.append(self.path)
-            self.close_connection = True
+            self._client_went_away()
             return False
 
     def _end_stream(self) -> None:
@@ -258,8 +259,7 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:
-            self.state.closed_streams.append(self.path)
-            self.close_connection = True
+            self._client_went_away()
 
     # plumbing --------------------------------------------------------------------------
     def _read_json(self) -> Any:
@@ -271,7 +271,13 @@ class _OllamaHandler(BaseHTTPRequestHandler):
             return raw.decode("utf-8", "replace")
 
     def _record(self, body: Any) -> None:
-        self.state.requests.append(Recorded(self.path, body))
+        self._request = Recorded(self.path, body)
+        self.state.requests.append(self._request)
+
+    def _client_went_away(self) -> None:
+        self.state.closed_streams.append(self.path)
+        self.state.closed_requests.append(self._request)
+        self.close_connection = True
 
     def _send_json(self, status: int, obj: dict) -> None:
         data = json.dumps(obj).encode()

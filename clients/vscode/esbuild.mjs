@@ -20,7 +20,7 @@ const extension = {
 };
 
 const common = {
-  entryPoints: ["src/common/settings.ts", "src/common/server.ts", "src/common/markdown.ts", "src/common/status.ts"],
+  entryPoints: ["src/common/settings.ts", "src/common/server.ts", "src/common/markdown.ts", "src/common/status.ts", "src/common/related.ts"],
   bundle: true,
   format: "cjs",
   platform: "node",

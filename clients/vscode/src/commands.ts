@@ -1,7 +1,8 @@
 import * as vscode from "vscode";
 import { ProgressType, ResponseError } from "vscode-languageclient/node";
 import type { Ragls } from "./extension";
-import { renderPage, Source } from "./common/markdown";
+import { renderPage, Source, OPEN_SOURCE_COMMAND } from "./common/markdown";
+import { relatedItem, relatedMessage } from "./common/related";
 
 interface LspRange {
   start: { line: number; character: number };
@@ -65,15 +66,18 @@ function cursorArg(): PositionArg | undefined {
   return { textDocument: { uri: editor.document.uri.toString() }, position: { line: p.line, character: p.character } };
 }
 
+/** The path shown for `uri`: relative to its folder, with the folder's name when there are several. */
 function relative(uri: string): string {
-  return vscode.workspace.asRelativePath(vscode.Uri.parse(uri), true);
+  return vscode.workspace.asRelativePath(vscode.Uri.parse(uri));
 }
 
-async function openResult(r: Result): Promise<void> {
-  const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(r.uri));
-  const sel = toRange(r.selectionRange);
-  await vscode.window.showTextDocument(doc, { selection: sel, preview: true });
+/** Opens `uri` in the first editor column with `selection` selected. */
+async function showLocation(uri: string, selection: vscode.Range): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.parse(uri));
+  await vscode.window.showTextDocument(doc, { selection, preview: true, viewColumn: vscode.ViewColumn.One });
 }
+
+const openResult = (r: Result) => showLocation(r.uri, toRange(r.selectionRange));
 
 // ---------------------------------------------------------------- search
 
@@ -145,11 +149,49 @@ export async function semanticSearch(ragls: Ragls, initial = ""): Promise<void> 
 
 // ---------------------------------------------------------------- related
 
-export async function findRelated(ragls: Ragls, arg?: PositionArg): Promise<void> {
+/** The "Related Code" view in the Explorer: the last Find Related results, best first. */
+export class RelatedView implements vscode.TreeDataProvider<Result> {
+  private results: Result[] = [];
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  readonly view: vscode.TreeView<Result>;
+
+  constructor(context: vscode.ExtensionContext) {
+    this.view = vscode.window.createTreeView(RELATED_VIEW, { treeDataProvider: this });
+    context.subscriptions.push(this.view, this.changed);
+  }
+
+  async show(symbol: string | undefined, results: Result[]): Promise<void> {
+    this.results = results;
+    this.view.message = relatedMessage(symbol, results.length);
+    this.changed.fire();
+    await vscode.commands.executeCommand("setContext", "ragls.hasRelated", true);
+    await vscode.commands.executeCommand(`${RELATED_VIEW}.focus`);
+  }
+
+  getTreeItem(result: Result): vscode.TreeItem {
+    const shown = relatedItem(result, relative);
+    const item = new vscode.TreeItem(shown.label, vscode.TreeItemCollapsibleState.None);
+    item.description = shown.description;
+    item.iconPath = new vscode.ThemeIcon(shown.icon);
+    item.tooltip = new vscode.MarkdownString().appendCodeblock(shown.preview, result.language);
+    const at = result.selectionRange.start;
+    item.command = { title: "Open", command: OPEN_SOURCE_COMMAND, arguments: [result.uri, at.line, at.character] };
+    return item;
+  }
+
+  getChildren(element?: Result): Result[] {
+    return element ? [] : this.results;
+  }
+}
+
+const RELATED_VIEW = "ragls.related";
+
+export async function findRelated(ragls: Ragls, related: RelatedView, arg?: PositionArg): Promise<void> {
   const c = client(ragls);
   const where = arg ?? cursorArg();
   if (!c || !where) return;
-  let res: { symbol: Result | null; results: Result[] };
+  let res: { symbol: Result | null; results: Result[] } | null;
   try {
     res = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: "ragls: finding related code" },
@@ -160,20 +202,14 @@ export async function findRelated(ragls: Ragls, arg?: PositionArg): Promise<void
     if (!isCancelled(err)) void vscode.window.showErrorMessage(`ragls: ${errorMessage(err)}`);
     return;
   }
+  if (!res) return;
   if (res.results.length === 0) {
     void vscode.window.showInformationMessage(
       res.symbol ? `ragls: nothing related to ${res.symbol.name} found.` : "ragls: no function here.",
     );
     return;
   }
-  const uri = vscode.Uri.parse(where.textDocument.uri);
-  const position = new vscode.Position(where.position.line, where.position.character);
-  const locations = res.results.map((r) => new vscode.Location(vscode.Uri.parse(r.uri), toRange(r.selectionRange)));
-  // The references peek shows the locations; the scores go to the output channel.
-  ragls.output.appendLine(`ragls: related to ${res.symbol?.name ?? "?"}:`);
-  for (const r of res.results)
-    ragls.output.appendLine(`  ${r.score?.toFixed(3) ?? ""}  ${r.name}  ${relative(r.uri)}:${r.range.start.line + 1}`);
-  await vscode.commands.executeCommand("editor.action.showReferences", uri, position, locations);
+  await related.show(res.symbol?.name, res.results);
 }
 
 // ---------------------------------------------------------------- explain / ask
@@ -201,7 +237,8 @@ export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQue
     "ragls.explain",
     question ? "ragls: answer" : "ragls: explanation",
     { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-    { enableScripts: false, enableCommandUris: false, enableForms: false, localResourceRoots: [] },
+    // No scripts; the only command links that work are our sources' (the model's text has none).
+    { enableScripts: false, enableCommandUris: [OPEN_SOURCE_COMMAND], enableForms: false, localResourceRoots: [] },
   );
   const cancel = new vscode.CancellationTokenSource();
   let markdown = "";
@@ -211,7 +248,7 @@ export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQue
   let renderTimer: NodeJS.Timeout | undefined;
   const render = () => {
     renderTimer = undefined;
-    if (!disposed) panel.webview.html = renderPage({ title, markdown, status, sources });
+    if (!disposed) panel.webview.html = renderPage({ title, markdown, status, sources, describe: relative });
   };
   const scheduleRender = () => {
     if (!renderTimer) renderTimer = setTimeout(render, 100);
@@ -237,7 +274,16 @@ export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQue
     };
     if (question) params.question = question;
     if (where.regenerate) params.regenerate = true;
-    const res = await c.sendRequest<ExplainResult>("ragls/explain", params, cancel.token);
+    // The notification's Cancel and closing the panel both cancel the request.
+    const res = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: question ? "ragls: answering…" : "ragls: explaining…", cancellable: true },
+      (_p, notificationToken) => {
+        const stop = notificationToken.onCancellationRequested(() => cancel.cancel());
+        return c.sendRequest<ExplainResult>("ragls/explain", params, cancel.token).finally(() => stop.dispose());
+      },
+    );
+    // vscode-languageclient resolves a request cancelled through its token with null.
+    if (!res) throw new vscode.CancellationError();
     markdown = res.markdown;
     sources = res.sources;
     const about = res.symbol ? `${res.symbol.name} · ` : "";
@@ -245,8 +291,10 @@ export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQue
     if (renderTimer) clearTimeout(renderTimer);
     render();
   } catch (err) {
-    if (isCancelled(err) || disposed) return;
-    status = `Failed: ${errorMessage(err)}`;
+    if (disposed) return;
+    const cancelled = isCancelled(err) || err instanceof vscode.CancellationError || cancel.token.isCancellationRequested;
+    status = cancelled ? "Cancelled." : `Failed: ${errorMessage(err)}`;
+    if (renderTimer) clearTimeout(renderTimer);
     render();
   } finally {
     progress.dispose();
@@ -313,6 +361,7 @@ async function showStatus(ragls: Ragls): Promise<void> {
  */
 export async function handleServerCommand(
   ragls: Ragls,
+  related: RelatedView,
   command: string,
   args: any[],
   next: () => Promise<unknown>,
@@ -324,17 +373,17 @@ export async function handleServerCommand(
     case "ragls.ask":
       return arg ? explain(ragls, arg, true) : next();
     case "ragls.findRelated":
-      return arg ? findRelated(ragls, arg) : next();
+      return arg ? findRelated(ragls, related, arg) : next();
     default:
       return next();
   }
 }
 
-export function registerCommands(context: vscode.ExtensionContext, ragls: Ragls): void {
+export function registerCommands(context: vscode.ExtensionContext, ragls: Ragls, related: RelatedView): void {
   const reg = (id: string, fn: (...a: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   reg("ragls.explainFunction", () => explain(ragls, undefined, false));
   reg("ragls.askFunction", () => explain(ragls, undefined, true));
-  reg("ragls.findRelatedCode", () => findRelated(ragls));
+  reg("ragls.findRelatedCode", () => findRelated(ragls, related));
   reg("ragls.semanticSearch", () => {
     const editor = vscode.window.activeTextEditor;
     const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : "";
@@ -344,4 +393,8 @@ export function registerCommands(context: vscode.ExtensionContext, ragls: Ragls)
   reg("ragls.pullOllamaModel", () => pullModel(ragls));
   reg("ragls.restartServer", () => ragls.restart());
   reg("ragls.showStatus", () => showStatus(ragls));
+  // The explain panel's source links and the Related Code view's items (0-based line and character).
+  reg(OPEN_SOURCE_COMMAND, (uri: string, line: number, character: number) =>
+    showLocation(uri, new vscode.Range(line, character, line, character)),
+  );
 }

@@ -4,7 +4,7 @@ import { execFile } from "child_process";
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind, State } from "vscode-languageclient/node";
 import { toServerSettings, affectsServer } from "./common/settings";
 import { resolveServerCommand, ServerNotFoundError } from "./common/server";
-import { registerCommands, handleServerCommand } from "./commands";
+import { registerCommands, handleServerCommand, RelatedView } from "./commands";
 import { Status, statusText, statusTooltip } from "./common/status";
 
 export type { Status };
@@ -31,7 +31,10 @@ export class Ragls {
   readonly output = vscode.window.createOutputChannel("ragls", { log: true });
   readonly statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
 
-  constructor(private readonly context: vscode.ExtensionContext) {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    readonly related = new RelatedView(context),
+  ) {
     this.statusItem.command = "ragls.showStatus";
     this.statusItem.text = "$(search) ragls";
     this.statusItem.show();
@@ -96,7 +99,8 @@ export class Ragls {
               item.section === "ragls" ? this.settings() : null,
             ),
         },
-        executeCommand: (command, args, next) => handleServerCommand(this, command, args, () => next(command, args)),
+        executeCommand: (command, args, next) =>
+          handleServerCommand(this, this.related, command, args, () => next(command, args)),
       },
     };
     this.client = new LanguageClient("ragls", "ragls", serverOptions, clientOptions);
@@ -191,7 +195,7 @@ let ragls: Ragls | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   ragls = new Ragls(context);
-  registerCommands(context, ragls);
+  registerCommands(context, ragls, ragls.related);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration("ragls.serverPath")) {

@@ -31,6 +31,7 @@ function fakeVscode(registered, errors) {
     window: {
       createOutputChannel: () => ({ appendLine() {}, show() {}, dispose() {}, info() {}, error() {} }),
       createStatusBarItem: () => ({ show() {}, dispose() {} }),
+      createTreeView: () => ({ dispose() {} }),
       showErrorMessage: async (message) => {
         errors.push(message);
         return undefined;
@@ -45,6 +46,11 @@ function fakeVscode(registered, errors) {
     },
     extensions: { getExtension: () => undefined },
     StatusBarAlignment: { Left: 1, Right: 2 },
+    EventEmitter: class {
+      event = () => disposable;
+      fire() {}
+      dispose() {}
+    },
   };
   return new Proxy(api, { get: (t, prop) => (prop in t ? t[prop] : stub()) });
 }

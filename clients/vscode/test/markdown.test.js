@@ -1,6 +1,6 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { renderMarkdown, renderPage, escapeHtml } = require("../out/common/markdown.js");
+const { renderMarkdown, renderPage, escapeHtml, sourceLink } = require("../out/common/markdown.js");
 
 test("Markdown is rendered", () => {
   const html = renderMarkdown("`add_item` appends **items** [1]\n\n```py\nx = 1 < 2\n```");
@@ -39,7 +39,7 @@ test("the page has a strict CSP without scripts and escapes every field", () => 
     title: "ragls: why <b>?",
     markdown: "hi <script>x</script>",
     status: "<i>status</i>",
-    sources: [{ uri: "file:///w/a%20b.py", name: "A.<f>", range: { start: { line: 4 } }, score: 0.51234 }],
+    sources: [{ uri: "file:///w/a%20b.py", name: "A.<f>", range: { start: { line: 4, character: 2 } }, score: 0.51234 }],
   });
   assert.match(page, /Content-Security-Policy" content="default-src 'none';[^"]*script-src 'none'/);
   assert.doesNotMatch(page, /<script/i);
@@ -51,4 +51,18 @@ test("the page has a strict CSP without scripts and escapes every field", () => 
 
 test("escapeHtml escapes quotes too", () => {
   assert.equal(escapeHtml(`<a href="x" title='y'>&`), "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;");
+});
+
+test("each source is a link running ragls.openSource with its uri, line and character", () => {
+  const source = { uri: "file:///w/a%20b.py", name: "f", range: { start: { line: 4, character: 2 } } };
+  const link = sourceLink(source);
+  assert.match(link, /^command:ragls\.openSource\?/);
+  assert.deepEqual(JSON.parse(decodeURIComponent(link.split("?")[1])), ["file:///w/a%20b.py", 4, 2]);
+  const page = renderPage({ title: "t", markdown: "", status: "", sources: [source] });
+  assert.ok(page.includes(`href="${escapeHtml(link)}"`));
+});
+
+test("the answer cannot link to ragls.openSource itself", () => {
+  const html = renderMarkdown("[open](command:ragls.openSource?%5B%22file%3A%2F%2F%2Fetc%2Fpasswd%22%2C0%2C0%5D)");
+  assert.doesNotMatch(html, /href=/);
 });

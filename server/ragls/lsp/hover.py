@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from urllib.parse import quote
 
 from lsprotocol import types
@@ -61,13 +62,21 @@ def register(server: RaglsServer) -> None:
 def hover_markdown(info: HoverInfo) -> str:
     """The hover text: name, signature, docstring, related functions as links."""
     chunk = info.symbol.chunk
-    parts = [f"**{chunk.name}** · {chunk.kind} · {chunk.language}"]
+    parts = [f"**{markdown_literal(chunk.name)}** · {chunk.kind} · {chunk.language}"]
     if chunk.signature:
         parts.append(f"```{chunk.language}\n{chunk.signature}\n```")
     if chunk.docstring:
         parts.append(chunk.docstring)
     parts.append(_related_markdown(info))
     return "\n\n".join(parts)
+
+
+def markdown_literal(text: str) -> str:
+    """`text` escaped so Markdown shows it as written (`__init__` is not bold `init`)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]<>#|~!]")
 
 
 def _related_markdown(info: HoverInfo) -> str:
@@ -79,7 +88,7 @@ def _related_markdown(info: HoverInfo) -> str:
     for found in info.related:
         line = found.chunk.span.start_line + 1
         link = f"{chunk_uri(found.folder, found.chunk)}#L{line}"
-        lines.append(f"- [{found.chunk.name}]({link}) `{found.chunk.path}:{line}`")
+        lines.append(f"- [{markdown_literal(found.chunk.name)}]({link}) `{found.chunk.path}:{line}`")
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 // Renders an LLM answer (untrusted Markdown) to HTML for a webview with no scripts: raw HTML is
 // escaped, only http(s) and file links survive (no command:, javascript:, data: ...), images are
-// shown as their alt text.
+// shown as their alt text. The sources list is ours (trusted): each source is a link running
+// OPEN_SOURCE_COMMAND, the one command the panel allows.
 import MarkdownIt from "markdown-it";
 
 const SAFE_LINK = /^(https?:|file:)/i;
@@ -30,8 +31,16 @@ export function renderMarkdown(markdown: string): string {
 export interface Source {
   uri: string;
   name: string;
-  range: { start: { line: number } };
+  range: { start: { line: number; character: number } };
   score?: number;
+}
+
+export const OPEN_SOURCE_COMMAND = "ragls.openSource";
+
+/** A `command:` link that opens the source at the start of its range. */
+export function sourceLink(source: Source): string {
+  const args = [source.uri, source.range.start.line, source.range.start.character];
+  return `command:${OPEN_SOURCE_COMMAND}?${encodeURIComponent(JSON.stringify(args))}`;
 }
 
 export interface PageInput {
@@ -39,7 +48,8 @@ export interface PageInput {
   markdown: string;
   status: string;
   sources: Source[];
-  cspSource?: string;
+  /** How a source's file is named on the page (the workspace-relative path); default: its path. */
+  describe?: (uri: string) => string;
 }
 
 /** The whole webview page: a strict CSP (no scripts at all), the answer and its sources. */
@@ -47,7 +57,8 @@ export function renderPage(input: PageInput): string {
   const sources = input.sources
     .map((s, i) => {
       const score = s.score === undefined ? "" : ` · ${s.score.toFixed(2)}`;
-      return `<li>[${i + 1}] <code>${escapeHtml(s.name)}</code> — ${escapeHtml(shortPath(s.uri))}:${s.range.start.line + 1}${escapeHtml(score)}</li>`;
+      const where = `${(input.describe ?? shortPath)(s.uri)}:${s.range.start.line + 1}`;
+      return `<li>[${i + 1}] <a href="${escapeHtml(sourceLink(s))}"><code>${escapeHtml(s.name)}</code> — ${escapeHtml(where)}</a>${escapeHtml(score)}</li>`;
     })
     .join("\n");
   return `<!DOCTYPE html>

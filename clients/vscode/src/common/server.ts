@@ -81,7 +81,7 @@ export async function resolveServerCommand(input: ResolveInput, deps: ResolveDep
 
   throw new ServerNotFoundError(
     `ragls: cannot find the ragls language server (tried: ${tried.join(", ")}). ` +
-      `Install it into the selected Python environment (pip install ragls, or pip install -e server/ ` +
+      `Install it into the selected Python environment (pip install ragls, or pip install -e . ` +
       `from a checkout), or set ragls.serverPath to the ragls executable, then run "ragls: Restart Server".`,
     tried,
   );
