@@ -118,7 +118,7 @@ async def test_hover_answers_promptly_during_indexing(busy):
     )
 
     assert time.monotonic() - started < 5.0
-    assert "**calibrate_flux_capacitor**" in hover.contents.value
+    assert "**`calibrate_flux_capacitor`**" in hover.contents.value
     assert "Tune the flux capacitor of the time machine" in hover.contents.value
 
 

@@ -134,7 +134,7 @@ async def test_code_actions_on_a_function_run_the_ragls_commands(world):
 
 async def test_hover_shows_the_cached_explanation_until_the_function_changes(world):
     text = await hover_text(world)
-    assert "**Cart.add_item**" in text and world.ollama.reply in text and "cached" in text
+    assert "**`Cart.add_item`**" in text and world.ollama.reply in text and "cached" in text
     world.session.client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=world.cart_uri, version=2),
@@ -150,10 +150,10 @@ async def test_hover_explain_always_generates_and_off_adds_nothing(world):
     chats = len(world.ollama.bodies("/api/chat"))
     await change_settings(world, "always")
     text = await hover_until(world, lambda text: world.ollama.reply in text)
-    assert "**Cart.add_item**" in text and len(world.ollama.bodies("/api/chat")) == chats + 1
+    assert "**`Cart.add_item`**" in text and len(world.ollama.bodies("/api/chat")) == chats + 1
     await change_settings(world, "off")
     text = await hover_until(world, lambda text: "ragls.explain" not in text and "Explanation" not in text)
-    assert "**Cart.add_item**" in text
+    assert "**`Cart.add_item`**" in text
     await change_settings(world, "cached")
     await hover_until(world, lambda text: world.ollama.reply in text)
 

@@ -218,7 +218,7 @@ async def test_hover_on_a_function_name_shows_signature_docstring_and_related_li
 
     text = hover.contents.value
     assert hover.contents.kind == types.MarkupKind.Markdown
-    assert "**Cart.add_item**" in text and "def add_item(self, name, price, quantity=1)" in text
+    assert "**`Cart.add_item`**" in text and "def add_item(self, name, price, quantity=1)" in text
     assert "Put an item in the cart." in text
     links = re.findall(r"\[([^\]]+)\]\((file://[^)#]+)#L(\d+)\)", text)
     assert len(links) == 3 and all(link[1].startswith(world.root.as_uri()) for link in links)

@@ -60,7 +60,8 @@ def stock_index_file(
         max_elements=options.get("capacity", max(count, 1)), M=m, ef_construction=20, random_seed=5
     )
     if count:
-        index.add_items(vectors, np.arange(count) * 10 + 3)
+        # One thread: internal ids then follow the order of the rows (the reader test needs it).
+        index.add_items(vectors, np.arange(count) * 10 + 3, num_threads=1)
     for label in options.get("deleted", ()):
         index.mark_deleted(label)
     index.save_index(str(path))

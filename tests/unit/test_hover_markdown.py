@@ -1,16 +1,13 @@
-"""Names in hovers are shown as written, whatever Markdown would make of them."""
+"""Names in hovers are code spans, shown as written whatever Markdown would make of them."""
 
-from ragls.lsp.hover import markdown_literal
-
-
-def test_dunder_names_are_not_bold():
-    assert markdown_literal("Cart.__init__") == r"Cart.\_\_init\_\_"
+from ragls.lsp.hover import markdown_code
 
 
-def test_every_markdown_special_character_is_escaped():
-    assert markdown_literal(r"a*b[c]<d>`e`#f|g~h!i\j") == r"a\*b\[c\]\<d\>\`e\`\#f\|g\~h\!i\\j"
+def test_names_become_code_spans():
+    assert markdown_code("Cart.__init__") == "`Cart.__init__`"
+    assert markdown_code("a*b[c]<d>") == "`a*b[c]<d>`"
 
 
-def test_plain_qualified_names_are_unchanged():
-    for name in ("Cart.total", "pkg.Type.Method", "ns::Class::method", "Type::fn"):
-        assert markdown_literal(name) == name
+def test_backticks_in_a_name_get_a_longer_fence():
+    assert markdown_code("a`b") == "``a`b``"
+    assert markdown_code("`x") == "`` `x ``"

@@ -5,7 +5,7 @@
 //
 // CONFIG: { url, screenshots, results, file, searchQuery, searchExpect, relatedLine,
 //           relatedExpect, relatedOpen, hoverWord, hoverExpect, explainLine, askLine, askQuestion,
-//           cancelLine, answer, model }
+//           cancelLine, model }
 // Each step records its observations (texts read off the page) or its error and a screenshot,
 // then the next step runs; tests/clients/test_vscode_e2e.py checks the results. The script
 // exits 0 when it could write the results, whatever they say.
@@ -185,6 +185,18 @@ async function followPanel(page, heading, isDone, timeoutMs) {
   return seen;
 }
 
+/** Runs "ragls: Show Status" and returns the modal dialog's text, then closes it. */
+async function statusDialogText(page) {
+  await runCommand(page, "ragls: Show Status");
+  const dialog = page.locator(".monaco-dialog-box", { hasText: "ragls status" }).first();
+  await dialog.waitFor({ state: "visible", timeout: 15000 });
+  const text = await textOf(dialog);
+  await shot(page, `status-dialog-${Date.now()}`);
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "hidden", timeout: 10000 });
+  return text;
+}
+
 async function closeTab(page, label) {
   const tab = page.locator(".tab", { hasText: label }).first();
   await tab.hover();
@@ -362,16 +374,43 @@ try {
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "ragls" }).first();
     await row.waitFor({ timeout: 10000 });
     await row.click();
+    // The output view renders only the lines in sight: give it the whole window.
+    await page.locator('.part.panel .action-label[aria-label*="Maximize"]').first().click();
     const output = page.locator(".part.panel .monaco-editor .view-lines").first();
     const text = await waitFor(
       async () => {
         const t = await textOf(output).catch(() => "");
-        return t.includes("ragls: starting") ? t : undefined;
+        return t.includes("ragls: starting") && t.includes("indexed") ? t : undefined;
       },
       15000,
       "the ragls output channel",
     );
     return { text: text.slice(0, 4000) };
+  });
+
+  await step(page, "12-show-status", async () => ({ text: await statusDialogText(page) }));
+
+  await step(page, "13-restart-server", async () => {
+    await runCommand(page, "ragls: Restart Server");
+    // The item leaves the old count at once (unless the restart was quicker than this look).
+    const seen = await waitFor(
+      async () => {
+        const t = await raglsStatusText(page);
+        return /ragls: \d+ functions/.test(t) ? undefined : t;
+      },
+      10000,
+      "the status bar to show the restart",
+    ).catch(() => undefined);
+    // A new server process: it starts warm from the index on disk.
+    const text = await waitFor(
+      async () => {
+        const t = await raglsStatusText(page);
+        return /ragls: \d+ functions/.test(t) ? t : undefined;
+      },
+      120000,
+      "the restarted server to be ready",
+    );
+    return { seen, text, dialog: await statusDialogText(page) };
   });
 } finally {
   writeFileSync(config.results, JSON.stringify(results, null, 2));

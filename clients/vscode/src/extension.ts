@@ -3,7 +3,7 @@ import * as fs from "fs";
 import { execFile } from "child_process";
 import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind, State } from "vscode-languageclient/node";
 import { toServerSettings, affectsServer } from "./common/settings";
-import { resolveServerCommand, ServerNotFoundError } from "./common/server";
+import { resolveServerCommand, serveArgs, ServerNotFoundError } from "./common/server";
 import { registerCommands, handleServerCommand, RelatedView } from "./commands";
 import { Status, statusText, statusTooltip } from "./common/status";
 
@@ -76,11 +76,12 @@ export class Ragls {
       if (choice === "Show Output") this.output.show();
       return;
     }
-    this.output.appendLine(`ragls: starting ${server.command} ${server.args.join(" ")} (from ${server.source})`);
+    const args = [...server.args, ...serveArgs(config.get("logLevel"))];
+    this.output.appendLine(`ragls: starting ${server.command} ${args.join(" ")} (from ${server.source})`);
 
     const serverOptions: ServerOptions = {
       command: server.command,
-      args: server.args,
+      args,
       transport: TransportKind.stdio,
     };
     const clientOptions: LanguageClientOptions = {
@@ -122,6 +123,8 @@ export class Ragls {
     this.stopPolling();
     const client = this.client;
     this.client = undefined;
+    this.lastStatus = undefined; // never show the stopped server's numbers as current
+    this.setStatus("$(debug-disconnect) ragls: stopped", "The ragls server is stopped.");
     if (client) {
       try {
         await client.stop(5000);
@@ -198,9 +201,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   registerCommands(context, ragls, ragls.related);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration("ragls.serverPath")) {
+      const restartKey = ["ragls.serverPath", "ragls.logLevel"].find((key) => e.affectsConfiguration(key));
+      if (restartKey) {
         void vscode.window
-          .showInformationMessage("ragls.serverPath changed: restart the server to use it.", "Restart Server")
+          .showInformationMessage(`${restartKey} changed: restart the server to use it.`, "Restart Server")
           .then((c) => c && vscode.commands.executeCommand("ragls.restartServer"));
       } else if (affectsServer((s) => e.affectsConfiguration(s))) {
         // vscode-languageclient forwards didChangeConfiguration; the server re-reads the section.

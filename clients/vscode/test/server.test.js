@@ -74,3 +74,12 @@ test("nothing found: a clear error that says what was tried and how to fix it", 
     return true;
   });
 });
+
+test("the server runs as `serve` with the log level's verbosity, info by default", () => {
+  const { serveArgs } = require("../out/common/server.js");
+  assert.deepEqual(serveArgs("warning"), ["serve"]);
+  assert.deepEqual(serveArgs("info"), ["serve", "-v"]);
+  assert.deepEqual(serveArgs("debug"), ["serve", "-vv"]);
+  assert.deepEqual(serveArgs(undefined), ["serve", "-v"]);
+  assert.deepEqual(serveArgs("loud"), ["serve", "-v"]);
+});

@@ -1,7 +1,7 @@
 """`textDocument/hover` on a function's name: what it is, and the code most like it.
 
 The hover (Markdown) shows the qualified name, kind and language, the signature in a code
-block, the docstring, and the three most related functions as links (`[name](file:///...#L12)`,
+block, the docstring, and the three most related functions as links (``[`name`](file:///...#L12)``,
 1-based line). It is computed from the document's current text, saved or not. Anywhere else,
 and in files outside every workspace folder or of languages ragls does not index, there is no
 hover (`null`). Until the model is loaded the related list says it is coming instead of waiting.
@@ -62,7 +62,7 @@ def register(server: RaglsServer) -> None:
 def hover_markdown(info: HoverInfo) -> str:
     """The hover text: name, signature, docstring, related functions as links."""
     chunk = info.symbol.chunk
-    parts = [f"**{markdown_literal(chunk.name)}** · {chunk.kind} · {chunk.language}"]
+    parts = [f"**{markdown_code(chunk.name)}** · {chunk.kind} · {chunk.language}"]
     if chunk.signature:
         parts.append(f"```{chunk.language}\n{chunk.signature}\n```")
     if chunk.docstring:
@@ -71,12 +71,11 @@ def hover_markdown(info: HoverInfo) -> str:
     return "\n\n".join(parts)
 
 
-def markdown_literal(text: str) -> str:
-    """`text` escaped so Markdown shows it as written (`__init__` is not bold `init`)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
-
-
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*_\[\]<>#|~!]")
+def markdown_code(text: str) -> str:
+    """`text` as a Markdown code span, shown as written (`__init__` is not a bold `init`)."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _related_markdown(info: HoverInfo) -> str:
@@ -88,7 +87,7 @@ def _related_markdown(info: HoverInfo) -> str:
     for found in info.related:
         line = found.chunk.span.start_line + 1
         link = f"{chunk_uri(found.folder, found.chunk)}#L{line}"
-        lines.append(f"- [{markdown_literal(found.chunk.name)}]({link}) `{found.chunk.path}:{line}`")
+        lines.append(f"- [{markdown_code(found.chunk.name)}]({link}) `{found.chunk.path}:{line}`")
     return "\n".join(lines)
 
 

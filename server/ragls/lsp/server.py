@@ -191,7 +191,7 @@ def _register_lifecycle(server: RaglsServer) -> None:
         from ragls.lsp import configuration, documents
 
         ls.loop = asyncio.get_running_loop()
-        logging.getLogger("ragls").addHandler(ClientLogHandler(ls))
+        send_log_to_client(ls)
         for problem in ls.settings_problems:
             ls.show_message(problem)
         ls.start_services()
@@ -224,6 +224,19 @@ def _folders_of(params: types.InitializeParams) -> list[Path]:
     return folders
 
 
+def send_log_to_client(ls: RaglsServer) -> None:
+    """From now on ragls' log goes to the client (window/logMessage) instead of stderr.
+
+    Clients show a server's stderr as errors (VS Code's output channel tags each line [error],
+    Neovim's lsp.log writes it at ERROR), and the same lines already arrive as log messages at
+    their own level. A --log-file keeps receiving everything.
+    """
+    ragls_log = logging.getLogger("ragls")
+    ragls_log.addHandler(ClientLogHandler(ls))
+    if not any(isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers):
+        ragls_log.propagate = False
+
+
 class ClientLogHandler(logging.Handler):
     """Sends ragls' log records to the client as window/logMessage, from any thread."""
 
@@ -247,12 +260,17 @@ class ClientLogHandler(logging.Handler):
 
 
 class ExpectedErrorFilter(logging.Filter):
-    """Keeps pygls from logging a traceback for every request that answers a clear error."""
+    """Keeps pygls from logging a traceback for every request that answers a clear error, and a
+    warning for every `$/cancelRequest` that arrives after its request was answered (a normal
+    race: clients cancel what they no longer need, e.g. search-as-you-type)."""
 
     EXPECTED = (JsonRpcInvalidParams, JsonRpcRequestCancelled, JsonRpcServerNotInitialized, RequestFailed)
+    LATE_CANCEL = "Cancel notification for unknown message id"
 
     def filter(self, record: logging.LogRecord) -> bool:
         """False for records about errors that were answered to the client as intended."""
+        if isinstance(record.msg, str) and record.msg.startswith(self.LATE_CANCEL):
+            return False
         error = record.exc_info[1] if record.exc_info else None
         return not isinstance(error, self.EXPECTED)
 

@@ -86,3 +86,9 @@ export async function resolveServerCommand(input: ResolveInput, deps: ResolveDep
     tried,
   );
 }
+
+/** Arguments after the resolved command: run the server, logging at `logLevel` to stderr (the output channel). */
+export function serveArgs(logLevel: unknown): string[] {
+  const verbosity: Record<string, string[]> = { warning: [], info: ["-v"], debug: ["-vv"] };
+  return ["serve", ...(verbosity[String(logLevel)] ?? verbosity.info)];
+}

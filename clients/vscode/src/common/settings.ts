@@ -15,7 +15,7 @@ export interface ServerSettings {
 }
 
 /** Keys that only the client uses: never sent to the server (it would warn about them). */
-export const CLIENT_ONLY_KEYS = ["serverPath", "trace.server"];
+export const CLIENT_ONLY_KEYS = ["serverPath", "logLevel", "trace.server"];
 
 function nonEmptyString(value: unknown): string | undefined {
   return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
