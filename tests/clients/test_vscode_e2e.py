@@ -209,6 +209,8 @@ def session(tmp_path_factory) -> Session:
                     "relatedOpen": {"name": "Cart.total_price", "line": line_of("    def total_price(self):")},
                     "hoverWord": "add_item",
                     "hoverExpect": "Cart.add_item",
+                    "hoverLinkWord": "total_price",
+                    "hoverLinkExpect": "Cart.total_price",
                     "explainLine": line_of("    def add_item(self, name, price, quantity=1):"),
                     "askLine": line_of("    def total_price(self):"),
                     "askQuestion": "Is the tax applied twice?",
@@ -290,6 +292,12 @@ def test_hover_shows_the_servers_hover(session):
     assert "Explain with ragls" in text, text
 
 
+def test_the_hovers_explain_link_runs_in_vs_code(session):
+    final = saw(session, "05b-hover-explain-link")["final"]
+    assert "detail29" in final and f"Cart.total_price · {DEFAULT_MODEL}" in final, final
+    assert any("def total_price(self):" in json.dumps(body) for body in session.ollama.bodies("/api/chat"))
+
+
 def test_code_actions_come_from_the_server(session):
     items = "\n".join(saw(session, "06-code-actions")["items"])
     for title in ("Explain this function", "Ask about this function", "Find related code"):
@@ -312,8 +320,8 @@ def test_explain_streams_the_answer_into_the_panel(session):
     # Clicking a source opened its file.
     clicked_file = step["clicked"].split("—")[-1].strip().split(":")[0].split("/")[-1]
     assert step["activeTab"] == clicked_file, step
-    prompt = json.dumps(session.ollama.bodies("/api/chat")[0])
-    assert "def add_item(self, name, price, quantity=1):" in prompt
+    prompts = [json.dumps(body) for body in session.ollama.bodies("/api/chat")]
+    assert any("def add_item(self, name, price, quantity=1):" in prompt for prompt in prompts)
 
 
 def test_closing_the_panel_cancels_the_answer(session):

@@ -4,8 +4,8 @@
 //   node e2e/drive.mjs CONFIG.json
 //
 // CONFIG: { url, screenshots, results, file, searchQuery, searchExpect, relatedLine,
-//           relatedExpect, relatedOpen, hoverWord, hoverExpect, explainLine, askLine, askQuestion,
-//           cancelLine, model }
+//           relatedExpect, relatedOpen, hoverWord, hoverExpect, hoverLinkWord, hoverLinkExpect,
+//           explainLine, askLine, askQuestion, cancelLine, model }
 // Each step records its observations (texts read off the page) or its error and a screenshot,
 // then the next step runs; tests/clients/test_vscode_e2e.py checks the results. The script
 // exits 0 when it could write the results, whatever they say.
@@ -185,6 +185,28 @@ async function followPanel(page, heading, isDone, timeoutMs) {
   return seen;
 }
 
+/** Rests the mouse on WORD in the active editor until a hover containing EXPECT shows. */
+async function hoverOn(page, word, expect) {
+  await page.mouse.move(0, 0);
+  await focusEditor(page);
+  const target = page
+    .locator(".editor-group-container.active .view-lines .view-line span span", { hasText: new RegExp(`^${word}$`) })
+    .first();
+  await target.waitFor({ timeout: 10000 });
+  const hover = page.locator(".monaco-hover:not(.hidden) .monaco-hover-content, .monaco-resizable-hover .hover-contents").first();
+  const text = await waitFor(
+    async () => {
+      await target.hover({ force: true });
+      await page.waitForTimeout(700);
+      const t = await textOf(hover, { timeout: 500 }).catch(() => "");
+      return t.includes(expect) ? t : undefined;
+    },
+    30000,
+    `a hover containing ${expect}`,
+  );
+  return { hover, text };
+}
+
 /** Runs "ragls: Show Status" and returns the modal dialog's text, then closes it. */
 async function statusDialogText(page) {
   await runCommand(page, "ragls: Show Status");
@@ -267,24 +289,17 @@ try {
   });
 
   await step(page, "05-hover", async () => {
-    await focusEditor(page);
-    const word = page
-      .locator(".editor-group-container.active .view-lines .view-line span span", { hasText: new RegExp(`^${config.hoverWord}$`) })
-      .first();
-    await word.waitFor({ timeout: 10000 });
-    const hover = page.locator(".monaco-hover:not(.hidden) .monaco-hover-content, .monaco-resizable-hover .hover-contents").first();
-    // A hover waits for the mouse to rest; move onto the word until the widget shows.
-    const text = await waitFor(
-      async () => {
-        await word.hover({ force: true });
-        await page.waitForTimeout(700);
-        const t = await textOf(hover, { timeout: 500 }).catch(() => "");
-        return t.includes(config.hoverExpect) ? t : undefined;
-      },
-      30000,
-      `a hover containing ${config.hoverExpect}`,
-    );
+    const { text } = await hoverOn(page, config.hoverWord, config.hoverExpect);
     return { text };
+  });
+
+  await step(page, "05b-hover-explain-link", async () => {
+    // The hover's "Explain with ragls" is a command link VS Code must trust and run.
+    const { hover } = await hoverOn(page, config.hoverLinkWord, config.hoverLinkExpect);
+    await hover.locator("a", { hasText: "Explain with ragls" }).first().click();
+    const seen = await followPanel(page, "ragls: explanation", (t) => t.includes(`${config.hoverLinkExpect} · ${config.model}`), 60000);
+    await closeTab(page, "ragls: explanation");
+    return { final: seen[seen.length - 1] };
   });
 
   await step(page, "06-code-actions", async () => {
