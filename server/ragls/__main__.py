@@ -52,33 +52,46 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if _is_user_error(exc) else 1
 
 
+def _logging_options(before_command: bool) -> argparse.ArgumentParser:
+    """-v and --log-file. After a command they have no defaults, so that the command does not
+    reset what was given before it (`ragls -v serve`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    unset = {} if before_command else {"default": argparse.SUPPRESS}
+    parent.add_argument("-v", "--verbose", action="count", help="-v info, -vv debug", **({"default": 0} | unset))
+    parent.add_argument("--log-file", help="write the log to this file instead of stderr", **unset)
+    return parent
+
+
+def _server_options(before_command: bool) -> argparse.ArgumentParser:
+    """The language server's options: logging, --stdio, --tcp."""
+    parent = argparse.ArgumentParser(add_help=False, parents=[_logging_options(before_command)])
+    unset = {} if before_command else {"default": argparse.SUPPRESS}
+    parent.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)", **unset)
+    parent.add_argument("--tcp", metavar="HOST:PORT", help="listen for one LSP client on a TCP port instead", **unset)
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one subcommand per job."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
-    common.add_argument("--log-file", help="write the log to this file instead of stderr")
+    common = argparse.ArgumentParser(add_help=False, parents=[_logging_options(before_command=False)])
     common.add_argument("--cache-dir", help="base folder of the index caches (default: XDG cache)")
     common.add_argument("--model", help="sentence-transformers model name or local path")
     common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     common.add_argument("--max-file-size", type=int, default=1_000_000, help="bytes; larger files are skipped")
     common.add_argument("--ignore", action="append", default=[], help="extra gitignore-style glob (repeatable)")
 
-    server = argparse.ArgumentParser(add_help=False)
-    server.add_argument("-v", "--verbose", action="count", default=0, help="-v info, -vv debug")
-    server.add_argument("--log-file", help="write the log to this file instead of stderr")
-    server.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (the default)")
-    server.add_argument("--tcp", metavar="HOST:PORT", help="listen for one LSP client on a TCP port instead")
-
     parser = argparse.ArgumentParser(
         prog="ragls",
-        parents=[server],
+        parents=[_server_options(before_command=True)],
         description="ragls: ask about your code base. With no command, runs the language server.",
     )
     parser.add_argument("--version", action="version", version=f"ragls {__version__}")
     parser.set_defaults(handler=run_serve)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", parents=[server], help="run the language server (stdio or TCP)")
+    serve = commands.add_parser(
+        "serve", parents=[_server_options(before_command=False)], help="run the language server (stdio or TCP)"
+    )
     serve.set_defaults(handler=run_serve)
 
     index = commands.add_parser("index", parents=[common], help="index a folder (incremental)")
