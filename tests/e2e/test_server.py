@@ -437,6 +437,41 @@ async def test_workspace_folders_can_be_added_and_removed(world):
     assert "Greeter#hello" not in names(answer["results"])
 
 
+async def test_a_folder_inside_another_is_indexed_once(world):
+    before = await world.session.wait_ready()
+    nested = world.root / "shop"
+    folder = types.WorkspaceFolder(uri=nested.as_uri(), name="shop")
+    client = world.session.client
+
+    def change(added, removed):
+        client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                event=types.WorkspaceFoldersChangeEvent(added=added, removed=removed)
+            )
+        )
+
+    async def add_item_results() -> list[dict]:
+        answer = await world.session.search("put an item in the shopping cart", limit=20)
+        return [r for r in answer["results"] if r["name"] == "Cart.add_item"]
+
+    change([folder], [])
+    both = await world.session.wait_for(
+        lambda status: len(status["roots"]) == 2 and status["state"] == "ready", timeout=60
+    )
+    # The outer folder left shop/ to its own index: no file or function counts twice.
+    assert (both["files"], both["chunks"]) == (before["files"], before["chunks"])
+    found = await add_item_results()
+    assert [r["uri"] for r in found] == [(nested / "cart.py").as_uri()]
+
+    change([], [folder])
+    after = await world.session.wait_for(
+        lambda status: status["roots"] == [world.root.as_uri()] and status["state"] == "ready", timeout=60
+    )
+    # Without the nested folder, the outer one indexes shop/ again.
+    assert (after["files"], after["chunks"]) == (before["files"], before["chunks"])
+    assert len(await add_item_results()) == 1
+
+
 async def test_reindex_command_rechecks_every_folder_and_embeds_nothing_new(world):
     before = await world.session.wait_ready()
     answer = await world.session.client.workspace_execute_command_async(

@@ -248,9 +248,12 @@ class Engine:
                 _close_quietly(root.indexer)
 
     def add_folder(self, folder: Path) -> None:
-        """Index one more workspace folder."""
+        """Index one more workspace folder (a folder around it leaves its files to it from now on)."""
         with self._condition:
+            if folder in self._roots:
+                return
             self._add_root(folder)
+            self._rerun_folders_around(folder)
 
     def remove_folder(self, folder: Path) -> None:
         """Stop indexing a folder and drop it from every query."""
@@ -261,6 +264,7 @@ class Engine:
             self._queue.drop_folder(folder)
             self._cancel_run_of(folder)
             self._retire(root)
+            self._rerun_folders_around(folder)  # they index its files again
             self._condition.notify_all()
 
     def reconfigure(self, settings: EngineSettings) -> None:
@@ -510,7 +514,7 @@ class Engine:
             run = IndexRun(self._run_ids, folder)
             self._activity.run = run
             first_run = not opened.root.indexed
-            open_files = [path for path in self._open_documents if opened.root.relative(path) is not None]
+            open_files = [path for path in self._open_documents if self._innermost_root(path) is opened.root]
             embedder, cancel = self._embedder, self._cancel
         self._listener.run_started(run)
         summary = "cancelled"
@@ -554,7 +558,7 @@ class Engine:
             root = self._roots.get(folder)
             if root is None or root.indexer is not None:
                 return root and _OpenRoot(root, root.indexer, root.retriever)
-            settings, embedder = self._settings, self._embedder
+            settings, embedder = self._settings_for(folder), self._embedder
         try:
             indexer = Indexer(folder, settings, embedder=embedder)
         except (EmbeddingError, StoreError, OSError) as exc:
@@ -604,6 +608,24 @@ class Engine:
         self._roots[folder] = _Root(folder)
         self._queue.add_full_run(folder)
         self._condition.notify_all()
+
+    def _settings_for(self, folder: Path) -> EngineSettings:
+        """The settings of one folder's indexer: workspace folders inside it are left out, as they
+        have their own index (else their functions would be indexed, and found, twice) (lock held)."""
+        nested = sorted(other for other in self._roots if other != folder and other.is_relative_to(folder))
+        if not nested:
+            return self._settings
+        # Last, so that no user pattern can bring a nested folder back.
+        patterns = tuple(_subtree_pattern(other.relative_to(folder)) for other in nested)
+        return replace(self._settings, ignore=(*self._settings.ignore, *patterns))
+
+    def _rerun_folders_around(self, folder: Path) -> None:
+        """Reopen and re-run the folders that contain `folder`: which files they own changed (lock held)."""
+        for other, root in self._roots.items():
+            if other != folder and folder.is_relative_to(other):
+                self._cancel_run_of(other)
+                self._retire(root)
+                self._queue.add_full_run(other)
 
     def _retire(self, root: _Root) -> None:
         """Detach a root's indexer and queue its closing (lock held)."""
@@ -729,6 +751,12 @@ class Engine:
             found.extend(Found(open_root.root.folder, hit.chunk, hit.score) for hit in hits)
         found.sort(key=lambda item: item.score, reverse=True)
         return found[:limit]
+
+
+def _subtree_pattern(relative: Path) -> str:
+    """A gitignore pattern that matches exactly the folder `relative` (to the root) and all below."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", relative.as_posix())
+    return f"/{escaped}/"
 
 
 def _shared_embedder(settings: EngineSettings) -> SharedEmbedder:
