@@ -187,7 +187,7 @@ export class RelatedView implements vscode.TreeDataProvider<Result> {
 
 const RELATED_VIEW = "ragls.related";
 
-export async function findRelated(ragls: Ragls, related: RelatedView, arg?: PositionArg): Promise<void> {
+export async function findRelated(ragls: Ragls, arg?: PositionArg): Promise<void> {
   const c = client(ragls);
   const where = arg ?? cursorArg();
   if (!c || !where) return;
@@ -209,7 +209,7 @@ export async function findRelated(ragls: Ragls, related: RelatedView, arg?: Posi
     );
     return;
   }
-  await related.show(res.symbol?.name, res.results);
+  await ragls.related.show(res.symbol?.name, res.results);
 }
 
 // ---------------------------------------------------------------- explain / ask
@@ -361,7 +361,6 @@ async function showStatus(ragls: Ragls): Promise<void> {
  */
 export async function handleServerCommand(
   ragls: Ragls,
-  related: RelatedView,
   command: string,
   args: any[],
   next: () => Promise<unknown>,
@@ -373,17 +372,17 @@ export async function handleServerCommand(
     case "ragls.ask":
       return arg ? explain(ragls, arg, true) : next();
     case "ragls.findRelated":
-      return arg ? findRelated(ragls, related, arg) : next();
+      return arg ? findRelated(ragls, arg) : next();
     default:
       return next();
   }
 }
 
-export function registerCommands(context: vscode.ExtensionContext, ragls: Ragls, related: RelatedView): void {
+export function registerCommands(context: vscode.ExtensionContext, ragls: Ragls): void {
   const reg = (id: string, fn: (...a: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   reg("ragls.explainFunction", () => explain(ragls, undefined, false));
   reg("ragls.askFunction", () => explain(ragls, undefined, true));
-  reg("ragls.findRelatedCode", () => findRelated(ragls, related));
+  reg("ragls.findRelatedCode", () => findRelated(ragls));
   reg("ragls.semanticSearch", () => {
     const editor = vscode.window.activeTextEditor;
     const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection) : "";

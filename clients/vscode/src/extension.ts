@@ -100,13 +100,12 @@ export class Ragls {
               item.section === "ragls" ? this.settings() : null,
             ),
         },
-        executeCommand: (command, args, next) =>
-          handleServerCommand(this, this.related, command, args, () => next(command, args)),
+        executeCommand: (command, args, next) => handleServerCommand(this, command, args, () => next(command, args)),
       },
     };
     this.client = new LanguageClient("ragls", "ragls", serverOptions, clientOptions);
     this.client.onDidChangeState((e) => {
-      if (e.newState === State.Stopped) this.setStatus("$(debug-disconnect) ragls", "The ragls server is stopped.");
+      if (e.newState === State.Stopped) this.showStopped();
     });
     try {
       await this.client.start();
@@ -123,8 +122,7 @@ export class Ragls {
     this.stopPolling();
     const client = this.client;
     this.client = undefined;
-    this.lastStatus = undefined; // never show the stopped server's numbers as current
-    this.setStatus("$(debug-disconnect) ragls: stopped", "The ragls server is stopped.");
+    this.showStopped();
     if (client) {
       try {
         await client.stop(5000);
@@ -167,6 +165,12 @@ export class Ragls {
     }
   }
 
+  /** The status bar of a stopped server: never its last numbers, as if they were current. */
+  private showStopped(): void {
+    this.lastStatus = undefined;
+    this.setStatus("$(debug-disconnect) ragls: stopped", "The ragls server is stopped.");
+  }
+
   setStatus(text: string, tooltip: string): void {
     this.statusItem.text = text;
     this.statusItem.tooltip = tooltip;
@@ -198,7 +202,7 @@ let ragls: Ragls | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   ragls = new Ragls(context);
-  registerCommands(context, ragls, ragls.related);
+  registerCommands(context, ragls);
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
       const restartKey = ["ragls.serverPath", "ragls.logLevel"].find((key) => e.affectsConfiguration(key));

@@ -250,10 +250,8 @@ class Engine:
     def add_folder(self, folder: Path) -> None:
         """Index one more workspace folder (a folder around it leaves its files to it from now on)."""
         with self._condition:
-            if folder in self._roots:
-                return
-            self._add_root(folder)
-            self._rerun_folders_around(folder)
+            if self._add_root(folder):
+                self._rerun_folders_around(folder)
 
     def remove_folder(self, folder: Path) -> None:
         """Stop indexing a folder and drop it from every query."""
@@ -601,28 +599,30 @@ class Engine:
         self._listener.problem(message)
 
     # helpers (callers hold the lock where noted) ------------------------------------------
-    def _add_root(self, folder: Path) -> None:
-        """Register a folder and queue its first run (lock held)."""
+    def _add_root(self, folder: Path) -> bool:
+        """Register a folder and queue its first run; False if it was known already (lock held)."""
         if folder in self._roots:
-            return
+            return False
         self._roots[folder] = _Root(folder)
         self._queue.add_full_run(folder)
         self._condition.notify_all()
+        return True
 
     def _settings_for(self, folder: Path) -> EngineSettings:
         """The settings of one folder's indexer: workspace folders inside it are left out, as they
         have their own index (else their functions would be indexed, and found, twice) (lock held)."""
-        nested = sorted(other for other in self._roots if other != folder and other.is_relative_to(folder))
-        if not nested:
+        root = self._roots[folder]
+        inside = sorted(rel for other in self._roots if other != folder and (rel := root.relative(other)))
+        if not inside:
             return self._settings
         # Last, so that no user pattern can bring a nested folder back.
-        patterns = tuple(_subtree_pattern(other.relative_to(folder)) for other in nested)
+        patterns = tuple(_subtree_pattern(rel) for rel in inside)
         return replace(self._settings, ignore=(*self._settings.ignore, *patterns))
 
     def _rerun_folders_around(self, folder: Path) -> None:
         """Reopen and re-run the folders that contain `folder`: which files they own changed (lock held)."""
         for other, root in self._roots.items():
-            if other != folder and folder.is_relative_to(other):
+            if other != folder and root.relative(folder) is not None:
                 self._cancel_run_of(other)
                 self._retire(root)
                 self._queue.add_full_run(other)
@@ -753,9 +753,9 @@ class Engine:
         return found[:limit]
 
 
-def _subtree_pattern(relative: Path) -> str:
+def _subtree_pattern(relative: str) -> str:
     """A gitignore pattern that matches exactly the folder `relative` (to the root) and all below."""
-    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", relative.as_posix())
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", relative)
     return f"/{escaped}/"
 
 
