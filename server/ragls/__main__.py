@@ -24,6 +24,7 @@ import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import NoReturn  # noqa: E402
 
 from ragls import __version__  # noqa: E402
 
@@ -142,15 +143,24 @@ def configure_logging(verbose: int, log_file: str | None) -> None:
 
 
 # commands ---------------------------------------------------------------------------------
-def run_serve(args: argparse.Namespace) -> int:
-    """`ragls [serve]`: the language server, over stdio (logs go to stderr or --log-file) or TCP."""
+def run_serve(args: argparse.Namespace) -> NoReturn:
+    """`ragls [serve]`: the language server, over stdio (logs go to stderr or --log-file) or TCP;
+    the process ends with the server's exit status."""
     from ragls.lsp.server import serve
 
     tcp = parse_address(args.tcp) if args.tcp else None
     if tcp is None and sys.stdin.isatty():
         hint = "ragls: language server waiting for an LSP client on stdin (ragls --help lists the commands)"
         print(hint, file=sys.stderr)
-    return serve(tcp=tcp)
+    code = serve(tcp=tcp)
+    # Everything is saved by now (the engine closes on shutdown). Leave without interpreter
+    # finalization: an index worker still inside torch (loading the model when the client quit)
+    # made C++ destructors abort the process at exit ("terminate called without an active
+    # exception", SIGABRT) instead of exiting with `code`.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__):
+        stream.flush()
+    os._exit(code)
 
 
 def run_index(args: argparse.Namespace) -> int:
