@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import recall  # noqa: E402  (bench/recall.py: corpus, cache, metrics)
 
 from ragls.core import gpu_graph  # noqa: E402
+from ragls.core.hnsw_file import read_hnswlib_header  # noqa: E402
 
 K = recall.K
 STAGES = ("knn", "select", "reverse", "repair")
@@ -81,7 +82,7 @@ def build_with_hnswlib(
 
 def mean_degree(path: Path) -> float:
     """Mean number of level-0 links per element, from the file."""
-    header = gpu_graph.read_hnswlib_header(path)
+    header = read_hnswlib_header(path)
     record = header["size_data_per_element"]
     raw = np.memmap(path, np.uint8, "r", offset=96, shape=(header["element_count"], record))
     return float(raw[:, :2].copy().view("<u2").mean())

@@ -9,13 +9,17 @@ body), and so is every stream the client closed before its end (a write failed:
 
 Tests steer it through `FakeOllama` attributes: `reply` (split into tokens), `token_delay`
 (seconds per token), `fail_after` (send an `{"error": ...}` line after that many tokens),
-and `stop_listening()` (connections are refused from then on).
+`garbage_after` (send a line that is not JSON, or `{"oops": 1}` when `garbage` says so, after
+that many tokens), `endless` (repeat the reply forever, ignoring `num_predict` as a broken server
+would) and `stop_listening()` (connections are refused from then on). Like Ollama, it stops an
+answer after `options.num_predict` tokens with `"done_reason": "length"`.
 
 Run it by hand with `python tests/ollama_server.py PORT`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import socket
@@ -46,6 +50,9 @@ class FakeOllama:
     token_delay: float = 0.0
     fail_after: int | None = None
     failure: str = "an error was encountered while running the model: out of memory"
+    garbage_after: int | None = None
+    garbage: str = "this is not JSON"
+    endless: bool = False
     requests: list[Recorded] = field(default_factory=list)
     closed_streams: list[str] = field(default_factory=list)  # paths whose client went away mid-stream
     closed_requests: list[Recorded] = field(default_factory=list)  # the same streams' requests
@@ -108,6 +115,12 @@ class _OllamaHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionError:  # the client dropped a kept-alive connection between requests
+            pass
 
     def setup(self) -> None:
         super().setup()
@@ -203,15 +216,26 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         if body.get("stream") is False:
             self._send_json(200, {**self._head(model), **piece(self.state.reply), **self._final(tokens)})
             return
+        limit = (body.get("options") or {}).get("num_predict")
         self._start_stream()
-        for sent, token in enumerate(tokens):
+        sent = 0
+        for token in itertools.cycle(tokens) if self.state.endless else tokens:
             if self.state.fail_after is not None and sent == self.state.fail_after:
                 self._send_line({"error": self.state.failure})
+                self._end_stream()
+                return
+            if self.state.garbage_after is not None and sent == self.state.garbage_after:
+                self._send_raw(self.state.garbage)
+                self._end_stream()
+                return
+            if limit and sent == limit and not self.state.endless:
+                self._send_line({**self._head(model), **piece(""), **self._final(tokens[:sent], "length")})
                 self._end_stream()
                 return
             time.sleep(self.state.token_delay)
             if not self._send_line({**self._head(model), **piece(token), "done": False}):
                 return
+            sent += 1
         self._send_line({**self._head(model), **piece(""), **self._final(tokens)})
         self._end_stream()
 
@@ -219,10 +243,10 @@ class _OllamaHandler(BaseHTTPRequestHandler):
         return {"model": model, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
     @staticmethod
-    def _final(tokens: list[str]) -> dict:
+    def _final(tokens: list[str], reason: str = "stop") -> dict:
         return {
             "done": True,
-            "done_reason": "stop",
+            "done_reason": reason,
             "total_duration": 1_000_000 * len(tokens),
             "load_duration": 1000,
             "prompt_eval_count": 42,
@@ -245,7 +269,11 @@ class _OllamaHandler(BaseHTTPRequestHandler):
 
     def _send_line(self, obj: dict) -> bool:
         """Send one NDJSON line as one chunk; False (and recorded) when the client went away."""
-        data = (json.dumps(obj) + "\n").encode()
+        return self._send_raw(json.dumps(obj))
+
+    def _send_raw(self, line: str) -> bool:
+        """Send one line of text as one chunk of the stream."""
+        data = (line + "\n").encode()
         try:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()

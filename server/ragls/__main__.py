@@ -19,7 +19,9 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import errno  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -49,8 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into a message
         if args.verbose >= 2 or not _is_user_error(exc):
             logging.getLogger("ragls").exception("command failed")
-        print(f"ragls: error: {exc}", file=sys.stderr)
+        print(f"ragls: error: {error_line(exc)}", file=sys.stderr)
         return EXIT_USAGE if _is_user_error(exc) else 1
+
+
+def error_line(exc: Exception) -> str:
+    """What went wrong, on one line."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"the disk is full{where} (what was indexed so far is kept)"
+    if isinstance(exc, OSError) and exc.strerror and not str(exc).startswith("cannot"):
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _logging_options(before_command: bool) -> argparse.ArgumentParser:
@@ -78,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cache-dir", help="base folder of the index caches (default: XDG cache)")
     common.add_argument("--model", help="sentence-transformers model name or local path")
     common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    common.add_argument("--max-file-size", type=int, default=1_000_000, help="bytes; larger files are skipped")
+    common.add_argument(
+        "--max-file-size", type=file_size, default=1_000_000, help="bytes (1 to 1000000000); larger files are skipped"
+    )
     common.add_argument("--ignore", action="append", default=[], help="extra gitignore-style glob (repeatable)")
 
     parser = argparse.ArgumentParser(
@@ -159,7 +173,10 @@ def run_serve(args: argparse.Namespace) -> NoReturn:
     # exception", SIGABRT) instead of exiting with `code`.
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__):
-        stream.flush()
+        try:
+            stream.flush()
+        except (ValueError, OSError):  # pygls closes stdout on `exit`: nothing is left to flush
+            pass
     os._exit(code)
 
 
@@ -176,6 +193,8 @@ def run_index(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         indexer.close()
+    for notice in report.notices:
+        print(f"ragls: {notice}", file=sys.stderr)
     if args.json:
         print(json.dumps({"root": str(indexer.root), **report.as_dict()}, indent=2))
         return 0
@@ -237,6 +256,8 @@ def run_explain(args: argparse.Namespace) -> int:
     _require_index(root, args)
     explanation = asyncio.run(_explain(file, root, line - 1, args))
     print()
+    for note in explanation.withheld:
+        print(f"ragls: {note}", file=sys.stderr)
     _print_sources(explanation.sources, root)
     if explanation.incomplete:
         raise CliError(f"the answer is incomplete: {explanation.error}")
@@ -294,7 +315,7 @@ def _require_index(root: Path, args: argparse.Namespace) -> None:
 def run_status(args: argparse.Namespace) -> int:
     """`ragls status`: counts, model, device and cache of an indexed folder."""
     root = _existing_dir(args.path) if args.path else find_indexed_root(Path.cwd(), args)
-    indexer = _open_indexer(root, args)
+    indexer = _open_indexed(root, args)
     status = indexer.status()
     last_run = indexer.store.get_meta("last_run")
     status["last_run"] = json.loads(last_run) if last_run else None
@@ -321,10 +342,20 @@ def hit_json(root: Path, chunk, score: float | None) -> dict:
     return {"path": chunk.path, **result_json(root, chunk, score)}
 
 
+def file_size(text: str) -> int:
+    """--max-file-size: a whole number of bytes from 1 to 1000000000."""
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= 1_000_000_000:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes from 1 to 1000000000, got {text!r}")
+    return int(text)
+
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²", which int() refuses
+
+
 def parse_address(text: str) -> tuple[str, int]:
     """Split `HOST:PORT` for --tcp."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not _DIGITS.fullmatch(port) or not 0 < int(port) < 65536:
         raise CliError(f"expected HOST:PORT with a port from 1 to 65535, got {text!r}")
     return host, int(port)
 
@@ -332,7 +363,7 @@ def parse_address(text: str) -> tuple[str, int]:
 def parse_location(text: str) -> tuple[Path, int]:
     """Split `FILE:LINE` (1-based line) and check that the file exists."""
     path_text, sep, line_text = text.rpartition(":")
-    if not sep or not line_text.isdigit() or int(line_text) < 1:
+    if not sep or not _DIGITS.fullmatch(line_text) or int(line_text) < 1:
         raise CliError(f"expected FILE:LINE with a line number from 1, got {text!r}")
     path = Path(path_text).expanduser()
     if not path.is_file():
@@ -377,17 +408,20 @@ def _settings(args: argparse.Namespace):
     )
 
 
-def _open_indexer(root: Path, args: argparse.Namespace):
+def _open_indexer(root: Path, args: argparse.Namespace, create: bool = True):
     from ragls.core.indexer import Indexer
 
-    return Indexer(root, _settings(args))
+    return Indexer(root, _settings(args), create=create)
 
 
 def _open_indexed(root: Path, args: argparse.Namespace):
-    indexer = _open_indexer(root, args)
-    if indexer.store.chunk_count() == 0:
-        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first")
-    return indexer
+    """The index of a folder that was indexed before (nothing is created for one that was not)."""
+    from ragls.core.store import StoreMissing
+
+    try:
+        return _open_indexer(root, args, create=False)
+    except StoreMissing:
+        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first") from None
 
 
 def _remember_last_run(indexer, report) -> None:
@@ -421,7 +455,7 @@ def _is_user_error(exc: Exception) -> bool:
     from ragls.core.store import StoreError
     from ragls.services.engine import EngineError
 
-    user_errors = (CliError, QueryError, EmbeddingError, StoreError, FileNotFoundError, LLMError, EngineError)
+    user_errors = (CliError, QueryError, EmbeddingError, StoreError, OSError, LLMError, EngineError)
     return isinstance(exc, user_errors)
 
 

@@ -12,6 +12,8 @@ import asyncio
 import os
 import sys
 import time
+import uuid
+from concurrent.futures import Future
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +65,16 @@ class Session:
         return plain(
             await self.client.protocol.send_request_async(method, params if params is not None else {})
         )
+
+    async def raw_request(self, method: str, params: Any) -> Any:
+        """Send `params` exactly as given, even where they do not fit the method's LSP type (the
+        client library would refuse to encode them)."""
+        protocol = self.client.protocol
+        msg_id = str(uuid.uuid4())
+        future: Future = Future()
+        protocol._request_futures[msg_id] = future
+        protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+        return plain(await asyncio.wrap_future(future))
 
     async def status(self) -> dict:
         """`ragls/status`."""
@@ -150,13 +162,14 @@ async def start_session(
     args: tuple[str, ...] = ("--stdio",),
     capabilities: types.ClientCapabilities = CAPABILITIES,
     settle_seconds: float = 0.0,
+    env: dict[str, str] | None = None,
 ) -> Session:
     """Start a server, do the handshake, and time `initialize`.
 
     The time includes the process start and imports, unless `settle_seconds` > 0: then the
     server is given that long to start first and only the request itself is timed.
     """
-    config = ClientServerConfig(server_command=server_command(*args), server_env=server_env(cache))
+    config = ClientServerConfig(server_command=server_command(*args), server_env={**server_env(cache), **(env or {})})
     started = time.monotonic()
     client = await config.start()
     if settle_seconds:

@@ -291,7 +291,7 @@ BAD_REQUESTS = [
             "textDocument": {"uri": outside_file(w).as_uri()},
             "position": {"line": 0, "character": 0},
         },
-        "is not inside any workspace folder",
+        "is outside every workspace folder",
     ),
     (
         "ragls/findRelated",

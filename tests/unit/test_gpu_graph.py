@@ -1,4 +1,4 @@
-"""gpu_graph: hnswlib's file format byte for byte, exact k-NN, the neighbour heuristic, and graphs
+"""gpu_graph: exact k-NN, the neighbour heuristic, and graphs
 built on the CPU that stock hnswlib loads, searches, grows and deletes from."""
 
 from __future__ import annotations
@@ -16,20 +16,17 @@ from ragls.core import gpu_graph
 from ragls.core.gpu_graph import (
     GPU_BUILD_MIN_ELEMENTS,
     GpuUnavailable,
-    HnswlibFormatError,
     build_index_file,
     build_vector_index,
     connect_reverse,
     exact_knn,
-    read_hnswlib_file,
-    read_hnswlib_header,
     repair_reachability,
     select_neighbors,
     should_build_on_gpu,
-    unit_rows,
-    write_hnswlib_file,
-    write_hnswlib_index,
 )
+from ragls.core.hnsw_file import read_hnswlib_file, read_hnswlib_header, unit_rows, write_hnswlib_index
+
+from hnsw_helpers import random_vectors, stock_index_file
 from ragls.core.vector_index import (
     MANIFEST_NAME,
     IndexCorrupt,
@@ -43,29 +40,6 @@ STDLIB_PACKAGES = ("json", "email", "http", "logging", "concurrent", "urllib", "
 CORPUS_SIZE = 2000
 QUERY_COUNT = 200
 MAX_TEXT_CHARS = 400  # short texts keep embedding on a small CPU to seconds
-
-
-def random_vectors(count: int, dim: int, seed: int = 0) -> np.ndarray:
-    """Gaussian rows (not normalized)."""
-    return np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
-
-
-def stock_index_file(
-    path: Path, count: int = 50, dim: int = 8, m: int = 4, space: str = "cosine", **options
-) -> tuple[Path, np.ndarray]:
-    """An index saved by hnswlib itself, labels 10*i + 3."""
-    vectors = random_vectors(count, dim)
-    index = hnswlib.Index(space=space, dim=dim)
-    index.init_index(
-        max_elements=options.get("capacity", max(count, 1)), M=m, ef_construction=20, random_seed=5
-    )
-    if count:
-        # One thread: internal ids then follow the order of the rows (the reader test needs it).
-        index.add_items(vectors, np.arange(count) * 10 + 3, num_threads=1)
-    for label in options.get("deleted", ()):
-        index.mark_deleted(label)
-    index.save_index(str(path))
-    return path, vectors
 
 
 def exact_top_labels(corpus: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -127,74 +101,6 @@ def real_vectors(request, tmp_path_factory) -> np.ndarray:
     vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
     np.save(cache, vectors)
     return vectors
-
-
-# ---------------------------------------------------------------------------- file format
-
-
-def test_header_fields_are_what_hnswlib_writes(tmp_path):
-    path, _ = stock_index_file(tmp_path / "stock.bin", count=50, dim=8, m=4, capacity=80)
-    header = read_hnswlib_header(path)
-    assert header["offset_level0"] == 0
-    assert header["max_elements"] == 80
-    assert header["element_count"] == 50
-    assert header["offset_data"] == 4 + 4 * 8  # count word + maxM0 = 2M slots
-    assert header["label_offset"] == header["offset_data"] + 4 * 8
-    assert header["size_data_per_element"] == header["label_offset"] + 8
-    assert (header["max_m"], header["max_m0"], header["m"]) == (4, 8, 4)
-    assert header["mult"] == 1 / np.log(4)
-    assert header["ef_construction"] == 20
-    assert header["dim"] == 8
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        dict(),
-        dict(space="ip"),
-        dict(capacity=80, deleted=(3, 43)),
-        dict(count=300, dim=16, m=6),
-        dict(count=0, capacity=10),
-        dict(count=1),
-    ],
-    ids=["cosine", "ip", "capacity-and-deleted", "larger", "empty", "single"],
-)
-def test_stock_file_round_trips_byte_for_byte(tmp_path, options):
-    path, _ = stock_index_file(tmp_path / "stock.bin", **options)
-    parts = read_hnswlib_file(path)
-    write_hnswlib_file(tmp_path / "copy.bin", parts)
-    assert (tmp_path / "copy.bin").read_bytes() == path.read_bytes()
-
-
-def test_reader_decodes_vectors_labels_links_and_deletions(tmp_path):
-    path, vectors = stock_index_file(tmp_path / "stock.bin", deleted=(13,))
-    parts = read_hnswlib_file(path)
-    stock = hnswlib.Index(space="cosine", dim=8)
-    stock.load_index(str(path))
-    assert parts.labels.tolist() == [10 * i + 3 for i in range(50)]
-    assert np.array_equal(parts.vectors[2:], np.asarray(stock.get_items(parts.labels[2:].tolist())))
-    np.testing.assert_allclose(parts.vectors, unit_rows(vectors), atol=1e-6)
-    assert parts.deleted.tolist() == [i == 1 for i in range(50)]
-    assert parts.levels[parts.entry_point] == parts.max_level == parts.levels.max()
-    links = parts.links0.to_padded()
-    assert ((links >= 0).sum(axis=1) > 0).all() and links.max() < 50
-
-
-def test_writer_rejects_parts_hnswlib_would_misread(tmp_path):
-    parts = read_hnswlib_file(stock_index_file(tmp_path / "stock.bin")[0])
-    parts.labels[1] = parts.labels[0]
-    with pytest.raises(HnswlibFormatError, match="unique"):
-        write_hnswlib_file(tmp_path / "bad.bin", parts)
-    with pytest.raises(HnswlibFormatError, match="follow"):
-        write_hnswlib_index(
-            tmp_path / "bad.bin", random_vectors(3, 8), [0, 1, 2],
-            np.array([[-1, 1], [0, -1], [0, 1]]), [], np.zeros(3, int), 0, m=4, ef_construction=10,
-        )
-    with pytest.raises(HnswlibFormatError, match="past the last"):
-        write_hnswlib_index(
-            tmp_path / "bad.bin", random_vectors(3, 8), [0, 1, 2], np.array([[1], [7], [0]]),
-            [], np.zeros(3, int), 0, m=4, ef_construction=10,
-        )
 
 
 # ---------------------------------------------------------------------------- own graphs in hnswlib

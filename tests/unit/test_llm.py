@@ -101,6 +101,36 @@ async def test_mid_stream_error_carries_the_partial_text(fake):
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("garbage", ["this is not JSON", '{"oops": 1}', '[1, 2]'])
+async def test_a_line_that_is_not_ollamas_is_a_stream_error_with_the_partial_text(fake, garbage):
+    fake.garbage_after, fake.garbage = 3, garbage
+    with pytest.raises(StreamError) as caught:
+        await collect(OllamaLLM(DEFAULT_MODEL, fake.host))
+    assert caught.value.partial == "".join(fake.tokens()[:3])
+    assert "is it Ollama?" in str(caught.value)
+
+
+@pytest.mark.asyncio
+async def test_an_endless_answer_stops_at_the_token_limit(fake):
+    fake.endless = True
+    llm = OllamaLLM(DEFAULT_MODEL, fake.host)
+    with pytest.raises(StreamError, match="limit of 20 tokens") as caught:
+        async for _ in llm.stream_chat(MESSAGES, {"num_predict": 20}):
+            pass
+    assert caught.value.partial.startswith(fake.reply) and len(caught.value.partial) < 30 * 16
+
+
+@pytest.mark.asyncio
+async def test_the_stand_in_honours_num_predict_like_ollama(fake):
+    import ollama
+
+    parts = [p async for p in await ollama.AsyncClient(host=fake.host).chat(
+        DEFAULT_MODEL, messages=MESSAGES, stream=True, options={"num_predict": 2})]
+    assert "".join(p.message.content for p in parts) == "".join(fake.tokens()[:2])
+    assert parts[-1].done_reason == "length"
+
+
+@pytest.mark.asyncio
 async def test_a_silent_server_times_out(fake):
     fake.token_delay = 2.0
     llm = OllamaLLM(DEFAULT_MODEL, fake.host, read_timeout=0.3)
@@ -126,7 +156,7 @@ async def test_pull_reports_progress_and_installs_the_model(fake):
     steps = [step async for step in llm.pull()]
     assert steps[0].status == "pulling manifest" and steps[-1].status == "success"
     assert [s.percentage for s in steps if s.percentage is not None] == [0, 50, 100]
-    assert "tinyllama:1b" in await llm.installed_models()
+    assert "tinyllama:1b" in fake.models
 
 
 def test_default_host_reads_ollama_host(monkeypatch):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ragls.core.chunk import FUNCTION, Chunk, Span
-from ragls.core.store import FileState, Store, StoreError, lexical_terms, split_identifier
+from ragls.core.store import FileState, Store, StoreCorrupt, StoreMissing, lexical_terms, split_identifier
 
 
 def chunk(name: str, text: str, path: str = "a.py", line: int = 0) -> Chunk:
@@ -92,15 +92,44 @@ def test_store_from_another_schema_version_is_refused(tmp_path):
     Store(path).close()
     with sqlite3.connect(path) as db:
         db.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="schema 999"):
+    with pytest.raises(StoreCorrupt, match="schema 999"):
         Store(path)
 
 
 def test_a_file_that_is_not_sqlite_gives_a_clear_error(tmp_path):
     path = tmp_path / "store.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StoreError, match="cannot open"):
+    with pytest.raises(StoreCorrupt, match="is damaged"):
         Store(path)
+
+
+def test_damaged_pages_fail_as_store_corrupt_wherever_they_are_read(tmp_path):
+    path = tmp_path / "store.sqlite3"
+    store = Store(path)
+    state = FileState("a.py", "python", 1, 1)
+    store.replace_file(state, {}, [chunk(f"f{i}", f"def f{i}(): return {i}" * 40, line=i) for i in range(300)], [])
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[8192:len(data) - 4096] = b"\xa5" * (len(data) - 8192 - 4096)  # keep the header page
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreCorrupt, match="is damaged"):
+        opened = Store(path)
+        opened.chunks_of_file("a.py")
+        opened.lexical_search("return", 5)
+
+
+def test_a_store_is_only_created_when_asked(tmp_path):
+    with pytest.raises(StoreMissing):
+        Store(tmp_path / "never" / "store.sqlite3", create=False)
+    assert not (tmp_path / "never").exists()
+
+
+def test_each_store_gets_its_own_id(tmp_path):
+    first, second = Store(tmp_path / "a.sqlite3"), Store(tmp_path / "b.sqlite3")
+    first_id = first.store_id
+    assert len(first_id) == 32 and first_id != second.store_id
+    first.close()
+    assert Store(tmp_path / "a.sqlite3").store_id == first_id
 
 
 def test_id_lookups_work_across_batches_of_parameters(store):

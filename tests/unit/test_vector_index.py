@@ -424,6 +424,41 @@ def test_save_failing_before_the_commit_keeps_the_previous_index(tmp_path, monke
     assert len(VectorIndex.load(tmp_path, META)) == 30
 
 
+FULL_DISK_SAVER = """
+import resource, signal, sys
+from pathlib import Path
+import numpy as np
+from ragls.core.vector_index import IndexMeta, VectorIndex
+
+directory, limit = Path(sys.argv[1]), int(sys.argv[2])
+meta = IndexMeta(model_id="test-model", dim=int(sys.argv[3]))
+index = VectorIndex.load(directory, meta)
+rows = np.random.default_rng(9).standard_normal((2000, meta.dim)).astype(np.float32)
+index.add(list(range(10_000, 12_000)), rows)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    index.save(directory)
+except OSError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_a_save_cut_short_by_a_full_disk_fails_and_keeps_the_previous_index(tmp_path):
+    index, vectors = filled_index(200)
+    index.save(tmp_path)
+    old_file = data_file(tmp_path)
+    limit = old_file.stat().st_size + 10_000  # the new file (2,200 vectors) cannot fit
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_SAVER, str(tmp_path), str(limit), str(DIM)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.stdout.startswith("refused:") and "could not be written whole" in result.stdout, result
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([old_file.name, MANIFEST_NAME])
+    loaded = VectorIndex.load(tmp_path, META)
+    assert len(loaded) == 200 and loaded.search(vectors[7], 1)[0][0] == 7
+
+
 # ---------------------------------------------------------------------------- crash safety
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from ragls.core.secrets import redact
+
 # Kinds a chunk can have. Function-like kinds come from tree-sitter; the last two are fallbacks.
 FUNCTION = "function"
 METHOD = "method"
@@ -97,7 +99,11 @@ def embed_text(chunk: Chunk) -> str:
 
 
 def preview(chunk: Chunk, max_lines: int = 4, max_chars: int = 300) -> str:
-    """The first lines of a chunk, for result lists: enough to recognise it at a glance."""
+    """The first lines of a chunk, for result lists: enough to recognise it at a glance.
+
+    Secrets in them (core/secrets.py) are shown as «redacted»: previews travel into explanation
+    sources, caches and logs.
+    """
     lines = [line.rstrip() for line in chunk.text.splitlines()[:max_lines]]
-    text = "\n".join(lines)
+    text, _ = redact("\n".join(lines))
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -66,7 +68,14 @@ def resolve_model(name: str | None) -> ModelSpec:
     path = Path(name).expanduser()
     if path.exists():
         return ModelSpec(str(path.resolve()), str(path.resolve()))
+    if _looks_like_a_path(name):
+        raise EmbeddingError(f"no embedding model folder at {name}")
     return ModelSpec(name, name)
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """`/models/x`, `./x`, `~/x`, `C:\\x`: a folder, never a Hugging Face name (`org/model`)."""
+    return name.startswith(("/", "./", "../", "~", "\\")) or (len(name) > 2 and name[1] == ":")
 
 
 def _bundled_model_dir() -> Path:
@@ -172,7 +181,8 @@ class SentenceTransformerEmbedder:
 
         log.info("loading embedding model %s on %s", self.spec.source, device)
         try:
-            model = SentenceTransformer(self.spec.source, device=device, local_files_only=True)
+            with _quiet_logger("sentence_transformers"):  # its warnings repeat our error, or mislead
+                model = SentenceTransformer(self.spec.source, device=device, local_files_only=True)
         except Exception as exc:
             raise EmbeddingError(
                 f"cannot load embedding model {self.spec.name!r}: it must be a local directory or "
@@ -182,6 +192,17 @@ class SentenceTransformerEmbedder:
             model.half()
         self._device = device
         return model
+
+
+@contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _quiet_hugging_face() -> None:

@@ -4,12 +4,15 @@ A small SQLite database in the root's cache folder (`explanations.sqlite3`, next
 index), keyed by (model, the function's content hash, question). The content hash changes with
 the function's text, so an edited function misses the cache; `latest` still finds the older
 explanation of a function by its path and name, which is how a hover tells that it is stale.
-Each call opens its own connection: callers run on several threads.
+Each call opens its own connection: callers run on several threads. The cache is a
+convenience: when its folder cannot be written (a read-only cache) or its file is damaged,
+answers are simply not cached, and nothing fails.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from contextlib import closing
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragls.core.chunk import Chunk
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "explanations.sqlite3"
 
@@ -50,10 +55,13 @@ class ExplanationCache:
     """The explanations of one workspace folder."""
 
     def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / FILE_NAME
-        with closing(self._connect()) as db, db:
-            db.executescript(_SCHEMA)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as db, db:
+                db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            log.info("explanations are not cached: %s: %s", self.path, exc)
 
     def get(self, model: str, chunk: Chunk, question: str = "") -> CachedExplanation | None:
         """The explanation of exactly this text of the function, or None."""
@@ -70,7 +78,14 @@ class ExplanationCache:
         )
 
     def put(self, model: str, chunk: Chunk, question: str, markdown: str, sources: list[dict]) -> None:
-        """Store (or replace) the explanation of this text of the function."""
+        """Store (or replace) the explanation of this text of the function (if the cache can be
+        written)."""
+        try:
+            self._insert(model, chunk, question, markdown, sources)
+        except (OSError, sqlite3.Error) as exc:
+            log.info("the explanation of %s is not cached: %s", chunk.name, exc)
+
+    def _insert(self, model: str, chunk: Chunk, question: str, markdown: str, sources: list[dict]) -> None:
         with closing(self._connect()) as db, db:
             db.execute(
                 "INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -87,10 +102,16 @@ class ExplanationCache:
             )
 
     def _one(self, where: str, params: tuple) -> CachedExplanation | None:
-        with closing(self._connect()) as db:
-            row = db.execute(
-                f"SELECT markdown, sources, content_hash, created FROM explanations {where}", params
-            ).fetchone()
+        if not self.path.exists():
+            return None
+        try:
+            with closing(self._connect()) as db:
+                row = db.execute(
+                    f"SELECT markdown, sources, content_hash, created FROM explanations {where}", params
+                ).fetchone()
+        except sqlite3.Error as exc:
+            log.info("cannot read cached explanations: %s: %s", self.path, exc)
+            return None
         if row is None:
             return None
         return CachedExplanation(row[0], json.loads(row[1]), row[2], row[3])

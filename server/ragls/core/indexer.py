@@ -24,13 +24,14 @@ from ragls.core.chunk import Chunk
 from ragls.core.chunking import chunk_source
 from ragls.core.embedding import Embedder, SentenceTransformerEmbedder
 from ragls.core.settings import EngineSettings, cache_base
-from ragls.core.store import FileState, Store, StoredChunk, StoreError
+from ragls.core.store import FileState, Store, StoreCorrupt, StoredChunk, StoreReadOnly
 from ragls.core.vector_index import IndexLoadError, IndexMeta, VectorIndex
-from ragls.core.workspace import SkipReason, SourceFile, WalkOptions, Workspace, workspace_id
+from ragls.core.workspace import SkipReason, SourceFile, WalkOptions, Workspace, root_relative, workspace_id
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 256  # chunks per model call between progress reports and cache commits
+STORE_NAME = "store.sqlite3"
 
 
 class IndexCancelled(Exception):
@@ -64,6 +65,7 @@ class IndexReport:
     index_rebuilt: bool = False
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)  # what the user should hear about the run
 
     def as_dict(self) -> dict:
         """Plain data for JSON output."""
@@ -81,7 +83,9 @@ class Indexer:
         root: Path,
         settings: EngineSettings | None = None,
         embedder: Embedder | None = None,
+        create: bool = True,
     ):
+        """Open the index of `root`; with `create` False, StoreMissing when there is none yet."""
         self.settings = settings or EngineSettings()
         self.workspace = Workspace(
             Path(root),
@@ -89,7 +93,8 @@ class Indexer:
         )
         self.root = self.workspace.root
         self.cache_dir = cache_base(self.settings) / workspace_id(self.root)
-        self.store = open_store(self.cache_dir / "store.sqlite3")
+        self.notices: list[str] = []  # said once, by the next run's report
+        self.store = self._open_store(create)
         self.embedder = embedder or SentenceTransformerEmbedder(
             self.settings.model, self.settings.device, self.settings.batch_size
         )
@@ -104,6 +109,11 @@ class Indexer:
         """The id embeddings of this indexer are cached under."""
         return self.embedder.model_id
 
+    @property
+    def read_only(self) -> bool:
+        """True when the cache folder cannot be written: queries work, runs raise StoreReadOnly."""
+        return self.store.read_only
+
     def close(self) -> None:
         """Save pending index changes and close the store."""
         with self._lock:
@@ -114,7 +124,38 @@ class Indexer:
     def index_all(
         self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
     ) -> IndexReport:
-        """Bring the whole root up to date: new and changed files in, deleted files out."""
+        """Bring the whole root up to date: new and changed files in, deleted files out.
+
+        A store found damaged on the way is set aside and the run starts over on a new one.
+        """
+        return self._recovering(lambda: self._index_all(progress, cancel))
+
+    def update_files(self, paths: Iterable[Path | str], save: bool = True) -> IndexReport:
+        """Re-read just these files: changed functions are embedded, deleted files leave the index.
+
+        Paths may be absolute or root-relative. A path that is now ignored, binary, too large or
+        gone is removed from the index. A damaged store is rebuilt with a full run.
+        """
+        paths = list(paths)
+        try:
+            return self._recovering(lambda: self._update_files(paths, save), retry=False)
+        except StoreCorrupt:
+            return self.index_all()
+
+    def _recovering(self, run: Callable[[], IndexReport], retry: bool = True) -> IndexReport:
+        if self.read_only:
+            raise StoreReadOnly(f"cache directory is read-only: {self.cache_dir} (search works, indexing cannot)")
+        try:
+            report = run()
+        except StoreCorrupt as exc:
+            self._set_store_aside(exc)
+            if not retry:
+                raise
+            report = run()
+        report.notices, self.notices = self.notices + report.notices, []
+        return report
+
+    def _index_all(self, progress: ProgressCallback | None, cancel: threading.Event | None) -> IndexReport:
         started = time.monotonic()
         report = IndexReport()
         emit = _progress_emitter(progress, started)
@@ -139,12 +180,7 @@ class Indexer:
         report.skipped = {reason.value: count for reason, count in self.workspace.skipped().items()}
         return report
 
-    def update_files(self, paths: Iterable[Path | str], save: bool = True) -> IndexReport:
-        """Re-read just these files: changed functions are embedded, deleted files leave the index.
-
-        Paths may be absolute or root-relative. A path that is now ignored, binary, too large or
-        gone is removed from the index.
-        """
+    def _update_files(self, paths: list[Path | str], save: bool) -> IndexReport:
         started = time.monotonic()
         report = IndexReport()
         for path in self._expand_folders(paths):
@@ -155,7 +191,7 @@ class Indexer:
                 report.chunks_added += added
                 report.chunks_removed += removed
                 continue
-            rel = self._relative(Path(path))
+            rel = root_relative(self.root, path)
             if rel is not None and self.store.file_state(rel) is not None:
                 report.chunks_removed += self._forget_file(rel)
                 report.files_removed += 1
@@ -171,7 +207,7 @@ class Indexer:
         nothing: on load the index is brought back in step with the store from cached vectors.
         """
         with self._lock:
-            if self._index is None or self._dirty_since is None:
+            if self._index is None or self._dirty_since is None or self.read_only:
                 return
             if time.monotonic() - self._dirty_since >= older_than:
                 self._index.save(self.cache_dir)
@@ -221,7 +257,7 @@ class Indexer:
         expanded: list[Path] = []
         for path in map(Path, paths):
             absolute = path if path.is_absolute() else self.root / path
-            rel = self._relative(absolute)
+            rel = root_relative(self.root, absolute)
             if rel is None or absolute.is_file() or rel == ".":
                 expanded.append(absolute)
                 continue
@@ -233,16 +269,6 @@ class Indexer:
             elif not known:
                 expanded.append(absolute)
         return list(dict.fromkeys(expanded))
-
-    def _relative(self, path: Path) -> str | None:
-        absolute = path if path.is_absolute() else self.root / path
-        try:
-            return absolute.relative_to(self.root).as_posix()
-        except ValueError:
-            try:
-                return absolute.resolve().relative_to(self.root).as_posix()
-            except (ValueError, OSError):
-                return None
 
     def _forget_file(self, rel: str) -> int:
         with self._lock:
@@ -270,14 +296,21 @@ class Indexer:
             self._mark_dirty()
 
     def _open_index(self) -> VectorIndex:
-        meta = IndexMeta(model_id=self.model_id, dim=self._dim())
+        meta = IndexMeta(model_id=self.model_id, dim=self._dim(), store_id=self.store.store_id)
         try:
             return VectorIndex.load(self.cache_dir, meta)
         except IndexLoadError as exc:
             log.info("building a new vector index (%s)", exc)
             self._index_rebuilt = True
             self._mark_dirty()
-            return VectorIndex.create(meta, capacity=max(1024, self.store.chunk_count()))
+            index = VectorIndex.create(meta, capacity=max(1024, self.store.chunk_count()))
+            if self.read_only:  # no run will fill it: take what the cache has, in memory
+                hashes = self.store.chunk_hashes()
+                cached = self.store.cached_vectors(self.model_id, hashes.values())
+                vectors = {i: cached[h] for i, h in hashes.items() if h in cached}
+                if vectors:
+                    index.add(list(vectors), np.stack(list(vectors.values())))
+            return index
 
     def _dim(self) -> int:
         """The model's vector length, remembered so that opening an index needs no model."""
@@ -285,8 +318,40 @@ class Indexer:
         known = self.store.get_meta(key)
         if known is None:
             known = str(self.embedder.dim)
-            self.store.set_meta(key, known)
+            if not self.read_only:
+                self.store.set_meta(key, known)
         return int(known)
+
+    def _open_store(self, create: bool) -> Store:
+        path = self.cache_dir / STORE_NAME
+        try:
+            return Store(path, create=create)
+        except StoreCorrupt as exc:
+            self._move_aside(path, exc)
+            return Store(path, create=create)
+
+    def _set_store_aside(self, exc: StoreCorrupt) -> None:
+        """Replace a store found damaged mid-run by a new, empty one (the files are re-read)."""
+        with self._lock:
+            self.store.close()
+            self._move_aside(self.store.path, exc)
+            self.store = Store(self.store.path)
+            self._index, self._dirty_since = None, None
+
+    def _move_aside(self, path: Path, exc: StoreCorrupt) -> None:
+        """Keep a damaged store next to the new one (`.broken-<time>`) for anyone who wants to look.
+
+        The store is a cache of what can be recomputed from the files, so starting over loses
+        only time.
+        """
+        aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(f"{path}{suffix}")
+            if part.exists():
+                part.replace(Path(f"{aside}{suffix}"))
+        notice = f"{exc}; set it aside as {aside.name} and rebuilt the index"
+        log.warning("%s", notice)
+        self.notices.append(notice)
 
     def _sync_vectors(
         self, report: IndexReport, emit: ProgressCallback, cancel: threading.Event | None
@@ -355,24 +420,6 @@ class Indexer:
         report.chunks = self.store.chunk_count()
         report.index_rebuilt = self._index_rebuilt
         report.seconds = round(time.monotonic() - started, 3)
-
-
-def open_store(path: Path) -> Store:
-    """Open a root's store; one that is corrupt or from another version is set aside, not fatal.
-
-    The store is a cache of what can be recomputed from the files, so starting over loses only
-    time. The old file is kept next to it (`.broken-<time>`) for anyone who wants to look.
-    """
-    try:
-        return Store(path)
-    except StoreError as exc:
-        aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
-        log.warning("%s; moving it to %s and starting a new index", exc, aside.name)
-        for suffix in ("", "-wal", "-shm"):
-            part = Path(f"{path}{suffix}")
-            if part.exists():
-                part.replace(Path(f"{aside}{suffix}"))
-        return Store(path)
 
 
 def _diff_chunks(

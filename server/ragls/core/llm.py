@@ -118,8 +118,14 @@ class OllamaLLM:
         await self._client.close()
 
     async def stream_chat(self, messages: list[dict], options: dict | None = None) -> AsyncIterator[str]:
-        """The answer as text deltas; closing the generator closes the HTTP stream."""
+        """The answer as text deltas; closing the generator closes the HTTP stream.
+
+        With `num_predict` in `options` the answer also stops here once it is clearly longer
+        than that many tokens (a server that ignores the option, or a model that never stops),
+        as a StreamError that carries what arrived.
+        """
         received: list[str] = []
+        limit = (options or {}).get("num_predict")
         stream = None
         try:
             stream = await self._client.chat(self.model, messages=messages, options=options, stream=True)
@@ -128,6 +134,8 @@ class OllamaLLM:
                 if delta:
                     received.append(delta)
                     yield delta
+                if limit and _past_limit(received, limit):
+                    raise StreamError(f"the answer passed the limit of {limit} tokens and was cut there", "".join(received))
         except Exception as exc:
             raise self._translate(exc, "".join(received)) from None
         finally:
@@ -156,14 +164,6 @@ class OllamaLLM:
             if stream is not None:
                 await stream.aclose()
 
-    async def installed_models(self) -> list[str]:
-        """The names of the models on the host (`/api/tags`)."""
-        try:
-            listed = await self._client.list()
-        except Exception as exc:
-            raise self._translate(exc, "") from None
-        return [model.model for model in listed.models if model.model]
-
     def _translate(self, exc: Exception, partial: str) -> Exception:
         """The LLMError the user should see for an exception of the client (or httpx)."""
         import httpx
@@ -187,7 +187,18 @@ class OllamaLLM:
             return LLMError(f"Ollama answered an error: {exc.error} (HTTP {exc.status_code})")
         if isinstance(exc, httpx.HTTPError):
             return StreamError(f"the connection to Ollama at {self.host} broke: {exc}", partial)
+        if isinstance(exc, (ValueError, TypeError, KeyError, AttributeError)):  # JSON or pydantic
+            what = "a line ragls cannot read" if isinstance(exc, ValueError) else "an answer of the wrong shape"
+            return StreamError(f"Ollama at {self.host} sent {what} ({type(exc).__name__}); is it Ollama?", partial)
         return exc
+
+
+# A streamed delta is one token, or a few characters each: past either bound the answer is over.
+CHARS_PER_TOKEN_AT_MOST = 16
+
+
+def _past_limit(received: list[str], limit: int) -> bool:
+    return len(received) > limit or sum(map(len, received)) > limit * CHARS_PER_TOKEN_AT_MOST
 
 
 _NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)", re.MULTILINE)

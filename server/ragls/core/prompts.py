@@ -9,17 +9,22 @@ Everything must fit the model's context window (`num_ctx`) with room left for th
 Tokens are estimated as characters / 4, which errs on the generous side for code. The
 function itself comes first and is cut only when it alone would not fit; sources are added
 best first while they fit, each cut to a share of the budget so that one long function cannot
-crowd out the others. A chunk from a secret file (`.env`, `*.pem`, ...) is never included, even
-if one was indexed by mistake.
+crowd out the others.
+
+Secrets never go in: a source from a secret file (`.env`, `*.pem`, ...) or holding a secret
+(core/secrets.py) is left out and listed in `Prompt.withheld`; a secret inside the function
+itself is replaced by «redacted» and listed in `Prompt.redacted`. (The services refuse to explain
+a function of a secret file at all.)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ragls.core.chunk import CONSTRUCTOR, METHOD, Chunk
+from ragls.core.secrets import find_secrets, redact
 from ragls.core.workspace import is_secret_path
 
 CHARS_PER_TOKEN = 4
@@ -43,13 +48,27 @@ DEFAULT_QUESTION = (
 
 
 @dataclass(frozen=True)
+class Withheld:
+    """A chunk kept out of a prompt because it holds a secret; `reason` says which kind."""
+
+    chunk: Chunk
+    reason: str
+
+
+@dataclass(frozen=True)
 class Prompt:
-    """The chat messages to send, the sources they number ([1] is `sources[0]`), and `num_ctx`."""
+    """The chat messages to send, the sources they number ([1] is `sources[0]`), and `num_ctx`.
+
+    `withheld`: candidates left out for holding a secret; `redacted`: the kinds of secret
+    replaced in the function itself.
+    """
 
     messages: list[dict]
     sources: list[Chunk]
     num_ctx: int
     function_cut: bool
+    withheld: list[Withheld] = field(default_factory=list)
+    redacted: list[str] = field(default_factory=list)
 
 
 def estimate_tokens(text: str) -> int:
@@ -84,11 +103,13 @@ def build_prompt(
     ask = (question or "").strip() or DEFAULT_QUESTION
     fixed = estimate_tokens(SYSTEM_PROMPT) + estimate_tokens(_question_block(ask)) + 50
     header = estimate_tokens(_function_block(function, ""))
-    function_text, cut = _fit(function.text, budget - fixed - header)
+    safe_text, redacted = redact(function.text)
+    function_text, cut = _fit(safe_text, budget - fixed - header)
     function_part = _function_block(function, function_text)
     left = budget - fixed - estimate_tokens(function_part)
     sources, source_parts = [], []
-    for chunk in _usable(function, candidates):
+    usable, withheld = _usable(function, candidates)
+    for chunk in usable:
         if len(sources) == MAX_SOURCES:
             break
         number = len(sources) + 1
@@ -101,20 +122,33 @@ def build_prompt(
         left -= estimate_tokens(part)
     user = "\n\n".join([function_part, _sources_block(source_parts), _question_block(ask)])
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-    return Prompt(messages, sources, num_ctx, cut)
+    return Prompt(messages, sources, num_ctx, cut, withheld, redacted)
 
 
-def _usable(function: Chunk, candidates: Sequence[Chunk]) -> list[Chunk]:
-    """Candidates without secrets, the function itself and repeats, in their order."""
+def _usable(function: Chunk, candidates: Sequence[Chunk]) -> tuple[list[Chunk], list[Withheld]]:
+    """Candidates without the function itself and repeats, in their order, and those withheld
+    for secrets."""
     seen = {(function.path, function.name)}
-    usable = []
+    usable, withheld = [], []
     for chunk in candidates:
         key = (chunk.path, chunk.name)
-        if key in seen or is_secret_path(chunk.path):
+        if key in seen:
             continue
         seen.add(key)
-        usable.append(chunk)
-    return usable
+        reason = _secret_reason(chunk)
+        if reason is None:
+            usable.append(chunk)
+        else:
+            withheld.append(Withheld(chunk, reason))
+    return usable, withheld
+
+
+def _secret_reason(chunk: Chunk) -> str | None:
+    """Why a chunk must not be shown to the LLM, or None."""
+    if is_secret_path(chunk.path):
+        return "it is in a secret file"
+    found = find_secrets(chunk.text)
+    return f"it holds {found[0].kind}" if found else None
 
 
 def _fit(text: str, max_tokens: int) -> tuple[str, bool]:

@@ -25,6 +25,8 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the
 DENSE_WEIGHT = 2.0
 LEXICAL_WEIGHT = 1.0
 CANDIDATES = 50  # how deep each ranking is read before fusion
+# A pasted function is a fine query; a pasted file is not (the model reads 256 word pieces).
+MAX_QUERY_CHARS = 10_000
 
 
 class QueryError(ValueError):
@@ -148,10 +150,12 @@ def enclosing_chunk(chunks: list[Chunk], line: int) -> Chunk | None:
 
 
 def check_query(query: str) -> str:
-    """The query without surrounding blanks; QueryError when nothing is left."""
+    """The query without surrounding blanks; QueryError when nothing is left, or too much."""
     query = query.strip()
     if not query:
         raise QueryError("the query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is too long ({len(query):,} characters; at most {MAX_QUERY_CHARS:,})")
     return query
 
 

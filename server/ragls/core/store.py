@@ -10,9 +10,11 @@ never embedded twice, whatever file it moves to.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +69,24 @@ _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_
 
 
 class StoreError(Exception):
-    """The store on disk cannot be opened or was written by an incompatible version."""
+    """The store cannot be used; the message says why (and what to do)."""
+
+
+class StoreCorrupt(StoreError):
+    """The store file is damaged or from another version: set it aside and build a new one."""
+
+
+class StoreReadOnly(StoreError):
+    """The store's folder cannot be written: it can be searched but not indexed."""
+
+
+class StoreMissing(StoreError):
+    """There is no store yet (the folder was never indexed) and none was to be created."""
+
+
+# Words of SQLite's messages for a damaged file (a corrupt page, a broken FTS table, garbage).
+_CORRUPTION = ("malformed", "not a database", "vtable constructor failed", "corrupt", "no such table",
+               "file is encrypted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,35 +132,86 @@ def chunk_terms(chunk: Chunk) -> str:
 
 
 class Store:
-    """One SQLite database per workspace root; safe to share between threads."""
+    """One SQLite database per workspace root; safe to share between threads.
 
-    def __init__(self, path: Path):
+    Every SQLite failure leaves a method as a StoreError: StoreCorrupt for a damaged file,
+    StoreReadOnly for a folder that cannot be written, a plain StoreError otherwise (disk full).
+    A store whose folder cannot be written opens read-only (`read_only`): queries work, writes
+    raise StoreReadOnly.
+    """
+
+    def __init__(self, path: Path, create: bool = True):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the ragls store {path}: {exc}") from exc
         self._lock = threading.RLock()
+        if not path.exists() and not create:
+            raise StoreMissing(f"there is no ragls index in {path.parent}")
+        self.read_only = _is_read_only(path)
+        # A write-ahead log left next to the file means the last writer did not close it
+        # (killed, power cut): check the pages once before trusting them.
+        unclean = Path(f"{path}-wal").exists()
+        connect = self._connect_read_only if self.read_only else self._connect
+        self._db = _GuardedConnection(connect(), path)
+        if unclean:
+            self._quick_check()
         self._check_version()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except PermissionError:
+            raise StoreReadOnly(f"cache directory is read-only: {self.path.parent}") from None
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self.path) from None
+        return db
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise StoreReadOnly(f"cache directory is read-only and holds no index: {self.path.parent}")
+        # `immutable`: a WAL database in a folder nobody can write has no -shm file to share.
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            uri = f"{self.path.resolve().as_uri()}?{flags}"
+            try:
+                db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+                db.execute("SELECT count(*) FROM chunks").fetchone()
+                return db
+            except sqlite3.DatabaseError as exc:
+                error = exc
+        raise _translated(error, self.path) from None
 
     def close(self) -> None:
         """Close the database."""
         with self._lock:
             self._db.close()
 
+    def _quick_check(self) -> None:
+        with self._lock:
+            verdict = self._db.execute("PRAGMA quick_check(1)").fetchone()
+        if not verdict or verdict[0] != "ok":
+            raise StoreCorrupt(f"the ragls store {self.path} is damaged ({verdict[0] if verdict else 'no answer'})")
+
+    @property
+    def store_id(self) -> str:
+        """A random id given to this store when it was created: derived data (the vector index)
+        records it, so that it is never used with another store whose chunk ids differ."""
+        return self.get_meta("store_id") or ""
+
     def _check_version(self) -> None:
         found = self.get_meta("schema_version")
+        if found is not None and found != str(SCHEMA_VERSION):
+            raise StoreCorrupt(
+                f"the store {self.path} has schema {found}, this ragls needs {SCHEMA_VERSION}"
+            )
+        if self.read_only:
+            return
         if found is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif found != str(SCHEMA_VERSION):
-            raise StoreError(
-                f"the store {self.path} has schema {found}, this ragls needs {SCHEMA_VERSION}: "
-                "delete the folder to rebuild it"
-            )
+        if found is None or self.get_meta("store_id") is None:
+            self.set_meta("store_id", uuid.uuid4().hex)
 
     # meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -252,7 +322,8 @@ class Store:
 
     def lexical_search(self, query: str, limit: int) -> list[tuple[int, float]]:
         """Chunk ids ranked by BM25 over identifier sub-words; higher score is better."""
-        terms = sorted(set(lexical_terms(query)) - STOPWORDS)
+        terms = [term for term in dict.fromkeys(lexical_terms(query)) if term not in STOPWORDS]
+        terms = sorted(terms[:MAX_QUERY_TERMS])
         if not terms:
             return []
         match = " OR ".join(f'"{term}"' for term in terms)
@@ -269,7 +340,10 @@ class Store:
 
         Best first: the exact name, then names ending in `text` (`Cart.total` for `total`), then
         shorter names. Module and window chunks have no name worth matching and are left out.
+        No name is longer than MAX_NAME_CHARS, so a longer `text` matches nothing.
         """
+        if len(text) > MAX_NAME_CHARS:
+            return []
         escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return self._select_chunks(
             "WHERE name LIKE ? ESCAPE '\\' AND kind NOT IN (?, ?) "
@@ -365,6 +439,9 @@ class Store:
         return [_row_to_stored(row) for row in rows]
 
 
+MAX_NAME_CHARS = 500  # longer than any qualified name; SQLite refuses very long LIKE patterns
+MAX_QUERY_TERMS = 64  # the first distinct terms of a long query are enough to rank by
+
 # Words too common in natural-language queries to carry meaning for BM25.
 STOPWORDS = frozenset(
     "a an and are as at be by do does for from how i in is it its of on or that the this to "
@@ -375,14 +452,93 @@ STOPWORDS = frozenset(
 class _Transaction:
     """BEGIN/COMMIT around a block, ROLLBACK on error (the connection runs in autocommit)."""
 
-    def __init__(self, db: sqlite3.Connection):
+    def __init__(self, db: _GuardedConnection):
         self._db = db
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN")
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except StoreError:
+            pass  # a corrupt or full database may refuse even that; the first error tells why
+
+
+class _GuardedConnection:
+    """A sqlite3 connection whose failures come out as StoreError (see `_translated`)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self._connection = db
+        self._path = path
+
+    def execute(self, sql: str, params: Sequence = ()) -> _GuardedCursor:
+        try:
+            return _GuardedCursor(self._connection.execute(sql, params), self._path)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self._path) from None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence]) -> _GuardedCursor:
+        try:
+            return _GuardedCursor(self._connection.executemany(sql, rows), self._path)
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self._path) from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _GuardedCursor:
+    """A cursor whose row fetching fails as StoreError too (SQLite reads pages as it steps)."""
+
+    def __init__(self, cursor: sqlite3.Cursor, path: Path):
+        self._cursor = cursor
+        self._path = path
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+
+    def fetchone(self) -> tuple | None:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self._path) from None
+
+    def fetchall(self) -> list[tuple]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translated(exc, self._path) from None
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self.fetchall())
+
+
+def _translated(exc: sqlite3.DatabaseError, path: Path) -> StoreError:
+    """The StoreError a user should see for an SQLite failure on the store at `path`."""
+    text = str(exc)
+    lowered = text.lower()
+    if "readonly" in lowered or "read-only" in lowered:
+        return StoreReadOnly(f"cache directory is read-only: {path.parent}")
+    if "disk is full" in lowered or "database or disk is full" in lowered:
+        return StoreError(f"the disk is full: cannot write the ragls index in {path.parent}")
+    if "disk i/o error" in lowered:
+        return StoreError(f"cannot write the ragls index in {path.parent}: disk I/O error (is the disk full?)")
+    if any(word in lowered for word in _CORRUPTION):
+        return StoreCorrupt(f"the ragls store {path} is damaged ({text})")
+    return StoreError(f"the ragls store {path} cannot be used: {text}")
+
+
+def _is_read_only(path: Path) -> bool:
+    """True when the store (or, before it exists, its nearest existing folder) cannot be written."""
+    if path.exists():
+        return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return not os.access(folder, os.W_OK)
 
 
 def _span_values(span: Span) -> tuple[int, int, int, int]:

@@ -12,6 +12,7 @@ before hnswlib ever reads it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ from typing import Any
 
 import hnswlib
 import numpy as np
+
+from ragls.core.hnsw_file import HnswlibFormatError, check_hnswlib_file, read_hnswlib_header
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "index.json"
@@ -59,6 +62,9 @@ class IndexMeta:
     dim: int
     space: str = "cosine"
     format_version: int = FORMAT_VERSION
+    # The store whose chunk ids the labels are: a store that was reset (corrupt, deleted) starts
+    # its ids again at 1, and an index of the old one would answer with the wrong chunks.
+    store_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,6 @@ class VectorIndex:
         vectors of another dimension (hnswlib would read them as garbage), and IndexCorrupt when
         it is unreadable or holds a label twice.
         """
-        from ragls.core.gpu_graph import HnswlibFormatError, read_hnswlib_header
-
         _check_meta(meta)
         try:
             header = read_hnswlib_header(Path(path))
@@ -337,11 +341,16 @@ class VectorIndex:
         with self._save_lock:
             data_name = f"index-{_next_generation(directory)}.hnsw"
             temp = directory / f"{data_name}.tmp"
-            with self._lock:
-                self._hnsw.save_index(str(temp))
-                manifest = self._manifest(data_name)
-            _fsync_file(temp)
-            manifest["data_size"], manifest["data_blake2b"] = _size_and_checksum(temp)
+            try:
+                with self._lock:
+                    self._hnsw.save_index(str(temp))
+                    manifest = self._manifest(data_name)
+                _fsync_file(temp)
+                _check_written(temp)
+                manifest["data_size"], manifest["data_blake2b"] = _size_and_checksum(temp)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
             os.replace(temp, directory / data_name)
             _write_json_atomically(directory / MANIFEST_NAME, manifest)
             _fsync_directory(directory)
@@ -352,6 +361,7 @@ class VectorIndex:
         return {
             "format_version": self._meta.format_version,
             "model_id": self._meta.model_id,
+            "store_id": self._meta.store_id,
             "dim": self._meta.dim,
             "space": self._meta.space,
             "m": self._params.m,
@@ -390,6 +400,7 @@ def _check_meta(meta: IndexMeta) -> None:
 _MANIFEST_TYPES: dict[str, type] = {
     "format_version": int,
     "model_id": str,
+    "store_id": str,
     "dim": int,
     "space": str,
     "m": int,
@@ -435,7 +446,7 @@ def _check_manifest_matches(manifest: dict[str, Any], meta: IndexMeta) -> None:
         value = manifest.get(key)
         if not isinstance(value, expected_type) or isinstance(value, bool):
             raise IndexCorrupt(f"manifest field {key!r} is missing or not {expected_type.__name__}")
-    for field in ("model_id", "dim", "space"):
+    for field in ("model_id", "store_id", "dim", "space"):
         if manifest[field] != getattr(meta, field):
             expected = getattr(meta, field)
             raise IndexMismatch(f"index {field} is {manifest[field]!r}, expected {expected!r}")
@@ -493,6 +504,15 @@ def _size_and_checksum(path: Path) -> tuple[int, str]:
             digest.update(block)
             size += len(block)
     return size, digest.hexdigest()
+
+
+def _check_written(path: Path) -> None:
+    """OSError unless hnswlib wrote the whole file: its writer does not report a full disk, it
+    leaves the file short."""
+    try:
+        check_hnswlib_file(path)
+    except HnswlibFormatError as exc:
+        raise OSError(errno.ENOSPC, f"the vector index could not be written whole (is the disk full?): {exc}") from None
 
 
 def _fsync_file(path: Path) -> None:

@@ -483,7 +483,6 @@ class Workspace:
         self.root: Path = Path(root).resolve()
         self.options = options
         self._root_str = str(self.root)
-        self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
         self._given_root = os.path.normpath(os.path.abspath(root))
         self._user_layers: tuple[_Layer, ...] = _user_layers(options.ignore)
         self._secret_pattern = _secret_pattern(options.secret_globs)
@@ -494,7 +493,15 @@ class Workspace:
     # ---- public API
 
     def files(self) -> Iterator[SourceFile]:
-        """Walk the root in sorted order; yield every indexable file (content not checked yet)."""
+        """Walk the root in sorted order; yield every indexable file (content not checked yet).
+
+        PermissionError (before anything is yielded) when the root itself cannot be listed: an
+        unreadable folder must not look like an empty one.
+        """
+        try:
+            os.scandir(self._root_str).close()
+        except OSError as exc:
+            raise PermissionError(exc.errno, f"cannot read the folder {self.root}: {exc.strerror}") from None
         self._skipped = Counter()
         self._claims = _Claims()
         session = _Pass(self._new_rules(), self._claims, claims_may_be_stale=False)
@@ -712,48 +719,41 @@ class Workspace:
 
     def _real_rel(self, real: str) -> str | None:
         """The root-relative form of a resolved path, or None when it lies outside the root."""
-        if real == self._root_str:
-            return ""
-        if not real.startswith(self._root_prefix):
-            return None
-        return real[len(self._root_prefix) :].replace(os.sep, "/")
+        return _relative(real, self._root_str)
 
     def _root_relative(self, path: Path | str) -> str | None:
-        """The root-relative form of a path given by a caller (lexical; symlinks kept)."""
-        text = os.fspath(path)
-        if not os.path.isabs(text):
-            text = os.path.join(self._root_str, text)
-        text = os.path.normpath(text)
-        for base in (self._root_str, self._given_root):
-            rel = _relative(text, base)
-            if rel is not None:
-                return rel
-        # The caller may name the file through another route to the root (a resolved path).
-        resolved_parent = os.path.realpath(os.path.dirname(text))
-        return _relative(os.path.join(resolved_parent, os.path.basename(text)), self._root_str)
+        return root_relative(self._given_root, path)
 
     def _read_capped(self, path: Path) -> bytes | SkipReason:
-        limit = self.options.max_file_size
+        return read_capped(path, self.options.max_file_size, self._root_str)
+
+
+def read_capped(path: Path | str, limit: int, root: str) -> bytes | SkipReason:
+    """A regular file's bytes, at most `limit` of them, or why it cannot be read.
+
+    `root` is the resolved root: the file actually opened must lie inside it (a path replaced by
+    a link leaving the root since it was checked is refused). Never blocks on a FIFO or device.
+    """
+    try:
+        # O_NONBLOCK: a file replaced by a FIFO since the walk must not hang the reader.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return SkipReason.NOT_A_FILE
+    except OSError:
+        return SkipReason.UNREADABLE
+    with os.fdopen(descriptor, "rb") as handle:
+        if _relative(_opened_path(descriptor, Path(path)), root) is None:
+            return SkipReason.OUTSIDE_ROOT  # replaced by a link leaving the root since the walk
         try:
-            # O_NONBLOCK: a file replaced by a FIFO since the walk must not hang the reader.
-            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return SkipReason.NOT_A_FILE
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode):
+                return SkipReason.NOT_A_FILE
+            if info.st_size > limit:
+                return SkipReason.TOO_LARGE
+            data = handle.read(limit + 1)
         except OSError:
             return SkipReason.UNREADABLE
-        with os.fdopen(descriptor, "rb") as handle:
-            if self._real_rel(_opened_path(descriptor, path)) is None:
-                return SkipReason.OUTSIDE_ROOT  # replaced by a link leaving the root since the walk
-            try:
-                info = os.fstat(descriptor)
-                if not stat.S_ISREG(info.st_mode):
-                    return SkipReason.NOT_A_FILE
-                if info.st_size > limit:
-                    return SkipReason.TOO_LARGE
-                data = handle.read(limit + 1)
-            except OSError:
-                return SkipReason.UNREADABLE
-        return SkipReason.TOO_LARGE if len(data) > limit else data
+    return SkipReason.TOO_LARGE if len(data) > limit else data
 
 
 def _secret_pattern(globs: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -786,6 +786,15 @@ def is_secret_path(rel: str) -> bool:
     return _DEFAULT_SECRET_PATTERN is not None and _DEFAULT_SECRET_PATTERN.match(rel) is not None
 
 
+def is_secret_file(root: Path | str, rel: str) -> bool:
+    """True when a file of a root is a secret by its name, or by the name of the file a symlink
+    leads to (`config.py -> .env.prod`)."""
+    if is_secret_path(rel):
+        return True
+    real = root_relative(os.path.realpath(root), os.path.realpath(os.path.join(root, rel)))
+    return real is not None and is_secret_path(real)
+
+
 def _opened_path(descriptor: int, path: Path) -> str:
     """The resolved path of an open file: from /proc where there is one (one syscall, no race)."""
     try:
@@ -799,8 +808,37 @@ def _user_layers(patterns: tuple[str, ...]) -> tuple[_Layer, ...]:
     return () if spec is None else (_PatternLayer(spec, "", ""),)
 
 
+def root_relative(root: Path | str, path: Path | str, *, real: bool = False) -> str | None:
+    """THE rule for where a path lies in a workspace root: its root-relative form with forward
+    slashes ("" for the root itself), or None when it is not inside the root.
+
+    `path` may be absolute or relative to the root. `..` segments are resolved first, so
+    `root/../elsewhere` is outside. The root may be named as given or through its resolved
+    form (a symlinked home folder, /tmp vs /private/tmp). The answer names the path as given,
+    symlinks kept (the name the editor shows and the index stores). With `real`, the path must
+    also lie inside the root once every symlink is followed: this is the check before a file is
+    read for a request, so that a link inside the root cannot lead outside it.
+    """
+    root_text = os.path.normpath(os.path.abspath(root))
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        text = os.path.join(root_text, text)
+    text = os.path.normpath(text)
+    real_root = os.path.realpath(root_text)
+    rel = _relative(text, root_text)
+    if rel is None:
+        rel = _relative(text, real_root)
+    if rel is None:  # named through another route to the root: resolve its folder only
+        parent = os.path.realpath(os.path.dirname(text))
+        rel = _relative(os.path.join(parent, os.path.basename(text)), real_root)
+    if rel is None or not real:
+        return rel
+    return rel if _relative(os.path.realpath(text), real_root) is not None else None
+
+
 def _relative(path: str, base: str) -> str | None:
-    """`path` relative to `base` with forward slashes, or None when it is not under `base`."""
+    """`path` relative to `base` with forward slashes, or None when it is not under `base`
+    (both already normalized; purely textual)."""
     if path == base:
         return ""
     prefix = base.rstrip(os.sep) + os.sep

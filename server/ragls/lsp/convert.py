@@ -62,11 +62,11 @@ def command_params(arguments: tuple) -> dict:
 
 
 def string_param(params: dict, key: str) -> str:
-    """A required string field."""
+    """A required string field (lone surrogates replaced, see clean_text)."""
     value = params.get(key)
     if not isinstance(value, str):
         raise invalid_params(f"'{key}' must be a string")
-    return value
+    return clean_text(value)
 
 
 def limit_param(params: dict) -> int:
@@ -113,15 +113,26 @@ def path_of(uri: str) -> Path:
     return path
 
 
-def document_text(workspace: Workspace, uri: str) -> str:
-    """The editor's current text of a document, or the file on disk when it is not open."""
-    path = path_of(uri)
+def open_text(workspace: Workspace, uri: str) -> str | None:
+    """The editor's current text of a document, or None when it is not open (the services then
+    read the file, after checking that they may)."""
     if unquote(uri) in workspace.text_documents:
-        return workspace.get_text_document(uri).source
+        return clean_text(workspace.get_text_document(uri).source)
+    return None
+
+
+def clean_text(text: str) -> str:
+    """`text` with lone surrogates (valid in JSON strings, not in Unicode text) replaced by
+    U+FFFD, which keeps every UTF-16 position as it was."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(text) else text
+
+
+def _has_surrogate(text: str) -> bool:
     try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except OSError:
-        raise invalid_params(f"unknown document {uri}: it is not open and there is no such file") from None
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_position(text: str, line: int, character: int, uri: str) -> None:

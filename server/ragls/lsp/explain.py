@@ -30,7 +30,6 @@ from ragls.lsp.convert import (
     RequestFailed,
     check_position,
     command_params,
-    document_text,
     invalid_params,
     params_object,
     path_of,
@@ -89,7 +88,7 @@ async def explain(ls: RaglsServer, params: dict) -> dict:
     partial_token = params.get("partialResultToken")
     work_token = params.get("workDoneToken")
     explainer = ls.require_explainer()
-    text = document_text(ls.workspace, uri)
+    text = await ls.read_document(uri)
     check_position(text, line, character, uri)
 
     def send_delta(delta: str) -> None:
@@ -107,6 +106,8 @@ async def explain(ls: RaglsServer, params: dict) -> dict:
         raise RequestFailed(message=message) from None
     finally:
         _work_done(ls, work_token, {"kind": "end"})
+    for note in explanation.withheld:  # told once per file and secret, not at every answer
+        ls.tell_once(f"ragls: {note}")
     if explanation.incomplete:
         ls.show_message_once(f"ragls: the answer is incomplete: {explanation.error}", types.MessageType.Warning)
     return explanation_json(explanation)
@@ -161,7 +162,7 @@ async def function_code_actions(ls: RaglsServer, uri: str, start: types.Position
     if explainer is None or ls.engine is None:
         return []
     try:
-        text = document_text(ls.workspace, uri)
+        text = await ls.read_document(uri)
         check_position(text, start.line, start.character, uri)
         lookup = await explainer.cached(path_of(uri), text, start.line)
     except Exception:  # no actions where ragls has nothing to offer (unknown file, no code)

@@ -22,10 +22,13 @@ from urllib.parse import quote
 
 from lsprotocol import types
 
+from pygls.exceptions import JsonRpcInvalidParams
+
 from ragls.core.llm import LLMError
-from ragls.lsp.convert import check_position, document_text, path_of
+from ragls.lsp.convert import check_position, path_of
+from ragls.lsp.markdown import untrusted_markdown
 from ragls.lsp.server import RaglsServer
-from ragls.services.engine import EngineError, HoverInfo, InvalidRequest
+from ragls.services.engine import EngineError, HoverInfo
 from ragls.services.results import chunk_uri
 
 log = logging.getLogger(__name__)
@@ -40,12 +43,12 @@ def register(server: RaglsServer) -> None:
     async def hover(ls: RaglsServer, params: types.HoverParams) -> types.Hover | None:
         engine = ls.require_engine()
         uri, line, character = params.text_document.uri, params.position.line, params.position.character
-        text = document_text(ls.workspace, uri)
-        check_position(text, line, character, uri)
         try:
-            info = await ls.run_query(engine.hover, path_of(uri), text, line, character)
-        except InvalidRequest:
-            return None
+            text = await ls.read_document(uri)
+        except JsonRpcInvalidParams:
+            return None  # outside the workspace, a secret, a file ragls does not index: no hover
+        check_position(text, line, character, uri)
+        info = await ls.run_query(engine.hover, path_of(uri), text, line, character)
         if info is None:
             return None
         span = info.symbol.chunk.name_span
@@ -66,7 +69,7 @@ def hover_markdown(info: HoverInfo) -> str:
     if chunk.signature:
         parts.append(f"```{chunk.language}\n{chunk.signature}\n```")
     if chunk.docstring:
-        parts.append(chunk.docstring)
+        parts.append(untrusted_markdown(chunk.docstring))
     parts.append(_related_markdown(info))
     return "\n\n".join(parts)
 
@@ -104,9 +107,11 @@ async def explanation_markdown(ls: RaglsServer, uri: str, text: str, line: int) 
         if mode == "always":
             answer = await asyncio.wait_for(explainer.explain(path, text, line), HOVER_EXPLAIN_SECONDS)
             return _explanation_block(answer.markdown, explainer.model, "incomplete" if answer.incomplete else "")
-    except (LLMError, EngineError, TimeoutError) as exc:
+    except TimeoutError:
+        return f"\n\n---\n\n_No explanation: Ollama did not answer within {HOVER_EXPLAIN_SECONDS:.0f} s._"
+    except (LLMError, EngineError) as exc:
         log.info("no explanation in the hover: %s", exc)
-        return f"\n\n---\n\n_No explanation: {exc}_"
+        return f"\n\n---\n\n_No explanation: {untrusted_markdown(str(exc))}_"
     at = {"textDocument": {"uri": uri}, "position": {"line": line, "character": 0}}
     if lookup.stale is not None:
         link = _command_link("Regenerate explanation", "ragls.explain", {**at, "regenerate": True})
@@ -115,8 +120,8 @@ async def explanation_markdown(ls: RaglsServer, uri: str, text: str, line: int) 
 
 
 def _explanation_block(markdown: str, model: str, note: str) -> str:
-    label = f"**Explanation** · {model}" + (f" · {note}" if note else "")
-    return f"\n\n---\n\n{label}\n\n{markdown}"
+    label = f"**Explanation** · {markdown_code(model)}" + (f" · {note}" if note else "")
+    return f"\n\n---\n\n{label}\n\n{untrusted_markdown(markdown)}"
 
 
 def _command_link(title: str, command: str, argument: dict) -> str:

@@ -88,6 +88,10 @@ class ClientReporter(EngineListener):
         """Show an error the user must act on."""
         self.server.post(self.server.show_message, f"ragls: {message}", types.MessageType.Error)
 
+    def notice(self, message: str) -> None:
+        """Show what the user should know about a run (a damaged index was rebuilt)."""
+        self.server.post(self.server.show_message, f"ragls: {message}", types.MessageType.Warning)
+
     # event loop ------------------------------------------------------------------------
     def _start(self, run: IndexRun) -> None:
         queue: asyncio.Queue = asyncio.Queue()

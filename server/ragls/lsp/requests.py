@@ -20,7 +20,6 @@ from typing import Any
 from ragls.lsp.convert import (
     check_position,
     command_params,
-    document_text,
     limit_param,
     params_object,
     path_of,
@@ -80,7 +79,7 @@ async def find_related(ls: RaglsServer, params: dict) -> dict:
     """`ragls/findRelated`: the enclosing function of a position, then the most related ones."""
     uri, (line, character), limit = uri_param(params), position_param(params), limit_param(params)
     engine = ls.require_engine()
-    text = document_text(ls.workspace, uri)
+    text = await ls.read_document(uri)
     check_position(text, line, character, uri)
     outcome = await ls.run_query(engine.related, path_of(uri), text, line, limit)
     return {

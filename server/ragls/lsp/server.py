@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
+from cattrs import ClassValidationError, transform_error
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcInvalidParams,
@@ -31,14 +32,14 @@ from pygls.exceptions import (
     JsonRpcServerNotInitialized,
 )
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
+from pygls.protocol import JsonRPCRequestMessage, LanguageServerProtocol, lsp_method
 
 from ragls import __version__
 from ragls.config import Settings, load_settings
 from ragls.core.embedding import EmbeddingError
 from ragls.core.retrieval import QueryError
 from ragls.core.store import StoreError
-from ragls.lsp.convert import RequestFailed, file_path, invalid_params
+from ragls.lsp.convert import RequestFailed, file_path, invalid_params, open_text, path_of
 from ragls.services.engine import Engine, EngineError, InvalidRequest
 
 if TYPE_CHECKING:
@@ -52,7 +53,40 @@ T = TypeVar("T")
 
 
 class RaglsProtocol(LanguageServerProtocol):
-    """pygls' protocol, always negotiating UTF-16 positions: ragls' spans count UTF-16 units."""
+    """pygls' protocol, with three changes:
+
+    - it always negotiates UTF-16 positions: ragls' spans count UTF-16 units;
+    - a request whose params do not fit its LSP type (a negative or missing position) is
+      answered with InvalidParams for its id, where pygls would drop it unanswered;
+    - `exit` over TCP stops the server instead of raising SystemExit inside asyncio's
+      connection callback (which logged a traceback).
+    """
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Decode a message; a request with invalid params is answered here, and skipped."""
+        if not _is_request(data):
+            return super().structure_message(data)
+        message_type = self.get_message_type(data["method"]) or JsonRPCRequestMessage
+        try:
+            return self._converter.structure(data, message_type)
+        except (ClassValidationError, TypeError, ValueError) as exc:
+            self._send_response(data["id"], error=_invalid_params_error(data["method"], exc))
+            return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        """Handle a decoded message (not the requests already answered while decoding)."""
+        if message is not _ANSWERED:
+            super().handle_message(message)
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any):
+        """Over stdio, pygls' exit; over TCP, close the connection and stop serving."""
+        tcp = getattr(self._server, "_server", None)
+        if tcp is None:
+            return (yield from super().lsp_exit(*args))
+        if self.writer is not None:
+            self.writer.close()
+        self._server.shutdown()
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):
@@ -81,6 +115,7 @@ class RaglsServer(LanguageServer):
         self.engine: Engine | None = None
         self.explainer: Explainer | None = None
         self._shown: dict[str, float] = {}  # message -> when it was last shown
+        self._told: set[str] = set()  # messages shown once for the server's life
         self.loop: asyncio.AbstractEventLoop | None = None
         self.shut_down = False
         self._tasks: set[asyncio.Task] = set()
@@ -112,6 +147,12 @@ class RaglsServer(LanguageServer):
         except (EngineError, EmbeddingError, StoreError) as exc:
             raise RequestFailed(message=str(exc)) from None
 
+    async def read_document(self, uri: str) -> str:
+        """The text of the document a request is about: the editor's text when it is open, else
+        the file; InvalidParams for a file ragls must not read (services.engine.read_document)."""
+        engine = self.require_engine()
+        return await self.run_query(engine.read_document, path_of(uri), open_text(self.workspace, uri))
+
     def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run a coroutine in the background on the event loop, keeping it referenced until done."""
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -128,6 +169,12 @@ class RaglsServer(LanguageServer):
     def show_message(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """window/showMessage (call on the event loop)."""
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def tell_once(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """window/showMessage, only the first time this server has this message to show."""
+        if message not in self._told:
+            self._told.add(message)
+            self.show_message(message, kind)
 
     def show_message_once(self, message: str, kind: types.MessageType) -> None:
         """window/showMessage, unless the same message was shown in the last few seconds."""
@@ -206,6 +253,19 @@ def _register_lifecycle(server: RaglsServer) -> None:
             await asyncio.get_running_loop().run_in_executor(None, ls.engine.close)
 
 
+_ANSWERED = object()  # a request answered while it was decoded (invalid params)
+
+
+def _is_request(data: Any) -> bool:
+    return isinstance(data, dict) and "jsonrpc" in data and "id" in data and isinstance(data.get("method"), str)
+
+
+def _invalid_params_error(method: str, exc: Exception) -> types.ResponseError:
+    details = "; ".join(transform_error(exc, path="params")) if isinstance(exc, ClassValidationError) else str(exc)
+    details = details.replace("$.params.", "").replace("$.", "")
+    return types.ResponseError(code=JsonRpcInvalidParams.CODE, message=f"invalid params for {method}: {details}")
+
+
 def _folders_of(params: types.InitializeParams) -> list[Path]:
     """The workspace folders (the root URI or path for clients without folders)."""
     if params.workspace_folders:
@@ -225,26 +285,28 @@ def _folders_of(params: types.InitializeParams) -> list[Path]:
 
 
 def send_log_to_client(ls: RaglsServer) -> None:
-    """From now on ragls' log goes to the client (window/logMessage) instead of stderr.
+    """From now on the log goes to the client (window/logMessage) instead of stderr: ragls'
+    records at the -v level, and warnings of the libraries (pygls, sentence-transformers).
 
     Clients show a server's stderr as errors (VS Code's output channel tags each line [error],
     Neovim's lsp.log writes it at ERROR), and the same lines already arrive as log messages at
     their own level. A --log-file keeps receiving everything.
     """
-    ragls_log = logging.getLogger("ragls")
-    ragls_log.addHandler(ClientLogHandler(ls))
-    if not any(isinstance(handler, logging.FileHandler) for handler in logging.getLogger().handlers):
-        ragls_log.propagate = False
+    root = logging.getLogger()
+    files = [handler for handler in root.handlers if isinstance(handler, logging.FileHandler)]
+    root.handlers[:] = [*files, ClientLogHandler(ls)]
 
 
 class ClientLogHandler(logging.Handler):
-    """Sends ragls' log records to the client as window/logMessage, from any thread."""
+    """Sends log records to the client as window/logMessage, from any thread."""
 
     LEVELS = (
         (logging.ERROR, types.MessageType.Error),
         (logging.WARNING, types.MessageType.Warning),
         (logging.INFO, types.MessageType.Info),
     )
+    # pygls' own complaints about sending: forwarding them would send (and fail) again.
+    SENDING = ("Error sending data", "Unable to send data")
 
     def __init__(self, server: RaglsServer):
         super().__init__()
@@ -253,6 +315,8 @@ class ClientLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record's message on the event loop (dropped once the loop is closed)."""
+        if self.server.shut_down or str(record.msg).startswith(self.SENDING):
+            return
         kind = next((kind for level, kind in self.LEVELS if record.levelno >= level), types.MessageType.Log)
         self.server.post(
             self.server.window_log_message, types.LogMessageParams(type=kind, message=self.format(record))
@@ -276,12 +340,19 @@ class ExpectedErrorFilter(logging.Filter):
 
 
 def serve(tcp: tuple[str, int] | None = None) -> int:
-    """Run the server over stdio (or TCP) until the client exits; returns the exit status."""
+    """Run the server over stdio (or TCP) until the client exits; returns the exit status.
+
+    OSError, with the address in its message, when it cannot listen on the TCP address.
+    """
     logging.getLogger("pygls.protocol.json_rpc").addFilter(ExpectedErrorFilter())
     server = build_server()
     try:
         if tcp is not None:
-            server.start_tcp(*tcp)
+            try:
+                server.start_tcp(*tcp)
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise OSError(exc.errno, f"cannot listen on {tcp[0]}:{tcp[1]}: {reason}") from None
         else:
             stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
             sys.stdout = sys.stderr  # a stray print() must never corrupt the protocol stream

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -32,7 +33,15 @@ from ragls.core.retrieval import Retriever, check_limit, check_query, enclosing_
 from ragls.core.explanations import ExplanationCache
 from ragls.core.settings import EngineSettings, cache_base
 from ragls.core.store import StoreError
-from ragls.core.workspace import IGNORE_FILE_NAME, RAGLS_IGNORE_FILE_NAME, workspace_id
+from ragls.core.workspace import (
+    IGNORE_FILE_NAME,
+    RAGLS_IGNORE_FILE_NAME,
+    SkipReason,
+    is_secret_file,
+    read_capped,
+    root_relative,
+    workspace_id,
+)
 from ragls.services.embedder import SharedEmbedder
 from ragls.services.jobs import (
     CloseIndexer,
@@ -151,6 +160,9 @@ class EngineListener:
     def problem(self, message: str) -> None:
         """Something the user must know: the model cannot load, a folder cannot be indexed."""
 
+    def notice(self, message: str) -> None:
+        """Something the user should hear once: a damaged index was set aside and rebuilt."""
+
 
 @dataclass
 class _Root:
@@ -159,15 +171,12 @@ class _Root:
     retriever: Retriever | None = None
     indexed: bool = False  # a full run finished since the indexer was opened
     error: str | None = None
+    open_files_only: bool = False  # a folder too broad to walk (home, /): only open files count
+    note: str | None = None  # why this folder is indexed the way it is, for status
 
     def relative(self, path: Path) -> str | None:
-        """`path` relative to the folder (through symlinks too), or None outside it."""
-        for inside, folder in ((path, self.folder), (path.resolve(), self.folder.resolve())):
-            try:
-                return inside.relative_to(folder).as_posix()
-            except ValueError:
-                continue
-        return None
+        """`path` relative to the folder, or None outside it (core.workspace.root_relative)."""
+        return root_relative(self.folder, path)
 
 
 @dataclass(frozen=True)
@@ -219,16 +228,22 @@ class Engine:
         self._run_ids = 0
         self._explanation_caches: dict[Path, ExplanationCache] = {}  # by database folder
         self._started = False
+        self._implicit_root = False  # the client named no folder: the first open file gives one
         self._closing = False
         self._thread = threading.Thread(target=self._work, name="ragls-index-worker", daemon=True)
 
     # lifecycle (caller's thread, returns at once) ---------------------------------------
     def start(self, folders: Iterable[Path]) -> None:
-        """Start the worker: load the model, then index every folder."""
+        """Start the worker: load the model, then index every folder.
+
+        With no folder at all (a client that sends none), the first document opened chooses
+        one: see `document_opened`.
+        """
         with self._condition:
             self._queue.add_housekeeping(LoadModel())
             for folder in folders:
                 self._add_root(folder)
+            self._implicit_root = not self._roots
             self._started = True
         self._thread.start()
 
@@ -303,9 +318,20 @@ class Engine:
             return list(self._roots)
 
     def document_opened(self, path: Path) -> None:
-        """Remember an editor's open file: a folder's first run indexes those files first."""
+        """Remember an editor's open file: a folder's first run indexes those files first.
+
+        When the client named no workspace folder, the first file opened gives one: its git
+        work tree, else its folder. A home folder or the file system root is never walked: then
+        only the open files are indexed (status says so).
+        """
         with self._condition:
             self._open_documents.add(path)
+            if self._implicit_root and not self._roots:
+                self._adopt_root_of(path)
+            root = self._innermost_root(path)
+            if root is not None and root.open_files_only:
+                self._queue.add_files(root.folder, [path], time.monotonic())
+                self._condition.notify_all()
 
     def document_closed(self, path: Path) -> None:
         """Forget an open file."""
@@ -323,6 +349,8 @@ class Engine:
             for path in paths:
                 root = self._innermost_root(path)
                 if root is None or not _may_hold_source(path):
+                    continue
+                if root.open_files_only and path not in self._open_documents:
                     continue
                 if path.name in (IGNORE_FILE_NAME, RAGLS_IGNORE_FILE_NAME):
                     self._queue.add_full_run(root.folder)
@@ -518,11 +546,16 @@ class Engine:
         summary = "cancelled"
         try:
             with embedder.background(cancel, self._slice_done):
-                if first_run and open_files:
-                    opened.indexer.update_files(open_files, save=False)  # index_all saves
-                report = opened.indexer.index_all(progress=self._progressed, cancel=cancel)
+                if opened.root.open_files_only:
+                    report = opened.indexer.update_files(open_files)
+                else:
+                    if first_run and open_files:
+                        opened.indexer.update_files(open_files, save=False)  # index_all saves
+                    report = opened.indexer.index_all(progress=self._progressed, cancel=cancel)
             with self._condition:
                 opened.root.indexed = opened.root.indexer is opened.indexer
+            for notice in report.notices:
+                self._listener.notice(notice)
             summary = _summary(report)
             log.info("indexed %s: %s", folder, summary)
         except IndexCancelled:
@@ -544,6 +577,8 @@ class Engine:
             with embedder.background(cancel, self._slice_done):
                 report = indexer.update_files(job.paths, save=False)
                 indexer.save_index(older_than=INDEX_SAVE_SECONDS)
+            for notice in report.notices:
+                self._listener.notice(notice)
             log.info("updated %d files of %s: %s", len(job.paths), job.folder, _summary(report))
         except IndexCancelled:
             log.info("file update of %s cancelled", job.folder)
@@ -608,6 +643,22 @@ class Engine:
         self._condition.notify_all()
         return True
 
+    def _adopt_root_of(self, path: Path) -> None:
+        """Make the folder of a file the workspace (lock held); see document_opened."""
+        folder, how = implicit_root(path)
+        broad = folder in (Path.home().resolve(), Path(folder.anchor))
+        self._add_root(folder)
+        root = self._roots[folder]
+        root.open_files_only = broad
+        if broad:
+            root.note = (
+                f"no workspace folder from the editor; {folder} is too broad to index as a whole "
+                "(a home folder or /), so only the open files are indexed"
+            )
+        else:
+            root.note = f"no workspace folder from the editor: indexing {folder} ({how} of {path.name})"
+        log.info("%s", root.note)
+
     def _settings_for(self, folder: Path) -> EngineSettings:
         """The settings of one folder's indexer: workspace folders inside it are left out, as they
         have their own index (else their functions would be indexed, and found, twice) (lock held)."""
@@ -658,9 +709,11 @@ class Engine:
             return self._error or next(root.error for root in self._roots.values() if root.error)
         if state == STARTING:
             return "loading the embedding model" if self._started else "waiting for the client"
+        if self._implicit_root and not self._roots:
+            return "no workspace folder from the editor: the first file opened chooses one"
         activity = self._activity
         if state != INDEXING or activity is None or not isinstance(activity.job, FullRun):
-            return None
+            return next((root.note for root in self._roots.values() if root.note), None)
         name = activity.job.folder.name or str(activity.job.folder)
         return f"indexing {name}: {describe_progress(activity.live_progress())}"
 
@@ -698,17 +751,58 @@ class Engine:
         root = self._innermost_root(path)
         if root is None:
             folders = ", ".join(str(folder) for folder in self._roots) or "none"
-            raise OutsideRootsError(f"{path} is not inside any workspace folder (folders: {folders})")
+            raise OutsideRootsError(f"{os.path.normpath(path)} is outside every workspace folder (folders: {folders})")
         return root
 
     def _chunks_of(self, path: Path, text: str) -> tuple[_Root, list[Chunk]]:
+        root, rel = self._request_file(path)
+        data = text.encode("utf-8", "surrogatepass")
+        self._check_size(rel, len(data))
+        return root, chunk_source(rel, data, language_for_path(rel))
+
+    def read_document(self, path: Path, open_text: str | None) -> str:
+        """The text a request about `path` works on: the editor's `open_text` when the document
+        is open, else the file on disk. Raises InvalidRequest (before anything is read) for a
+        file outside every folder, even through a symlink, a secret, a file type ragls does not
+        index, or one over the size limit."""
+        root, rel = self._request_file(path)
+        if open_text is not None:
+            self._check_size(rel, len(open_text.encode("utf-8", "surrogatepass")))
+            return open_text
+        data = read_capped(path, self._settings.max_file_size, os.path.realpath(root.folder))
+        if data is SkipReason.TOO_LARGE:
+            self._check_size(rel, self._settings.max_file_size + 1)
+        if data is SkipReason.NOT_A_FILE:
+            raise InvalidRequest(f"unknown document {path}: it is not open and there is no such file")
+        if isinstance(data, SkipReason):
+            raise InvalidRequest(f"cannot read {path}: {_REASONS.get(data, data.value)}")
+        return data.decode("utf-8", errors="replace")
+
+    def _request_file(self, path: Path) -> tuple[_Root, str]:
+        """The root and root-relative path of a file a request names, after the checks that
+        keep ragls inside the workspace (see read_document)."""
         with self._condition:
             root = self._root_of(path)
-        rel = root.relative(path)
-        language = language_for_path(rel)
-        if language is None:
+        rel = root_relative(root.folder, path, real=True)
+        if rel is None:
+            raise OutsideRootsError(
+                f"{path} leads outside the workspace folder {root.folder} (through a symlink): "
+                "ragls only reads files inside the workspace"
+            )
+        if language_for_path(rel) is None:
             raise InvalidRequest(f"ragls does not index files like {Path(rel).name}")
-        return root, chunk_source(rel, text.encode("utf-8", "surrogatepass"), language)
+        if is_secret_file(root.folder, rel):
+            raise InvalidRequest(
+                f"{rel} is a secret file (like .env, *.pem, id_rsa): ragls never reads it nor sends it anywhere"
+            )
+        return root, rel
+
+    def _check_size(self, rel: str, size: int) -> None:
+        limit = self._settings.max_file_size
+        if size > limit:
+            raise InvalidRequest(
+                f"{rel} has {size:,} bytes, more than the maxFileSize setting ({limit:,}): ragls does not index it"
+            )
 
     def _functions_called_by(self, symbol: Chunk) -> list[Found]:
         """Indexed functions whose name `symbol` calls (`name(`), first call first."""
@@ -751,6 +845,22 @@ class Engine:
             found.extend(Found(open_root.root.folder, hit.chunk, hit.score) for hit in hits)
         found.sort(key=lambda item: item.score, reverse=True)
         return found[:limit]
+
+
+_REASONS = {
+    SkipReason.UNREADABLE: "permission denied",
+    SkipReason.OUTSIDE_ROOT: "it leads outside the workspace",
+}
+
+
+def implicit_root(path: Path) -> tuple[Path, str]:
+    """The folder to index for a file opened with no workspace folder: the git work tree it is
+    in, else its own folder; and which of the two it is."""
+    folder = Path(os.path.realpath(path)).parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate, "the git work tree"
+    return folder, "the folder"
 
 
 def _subtree_pattern(relative: str) -> str:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragls.core.explanations import CachedExplanation
 from ragls.core.llm import OllamaLLM, PullProgress, StreamError
-from ragls.core.prompts import build_prompt
+from ragls.core.prompts import ANSWER_TOKENS, Prompt, build_prompt
 from ragls.services.engine import Engine, Found
 from ragls.services.results import result_json
 
@@ -37,6 +37,7 @@ class Explanation:
     incomplete: bool = False
     error: str | None = None
     cached: bool = False
+    withheld: list[str] = field(default_factory=list)  # what was kept out of the prompt, and why
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,19 @@ class Explainer:
         candidates = [found.chunk for found in context.candidates]
         prompt = build_prompt(context.symbol.chunk, candidates, question, await self._context_length(llm))
         sources = _sources_json(prompt.sources, context.candidates)
+        withheld = _withheld_notes(prompt)
         received: list[str] = []
         try:
-            async for delta in llm.stream_chat(prompt.messages, {"num_ctx": prompt.num_ctx}):
+            async for delta in llm.stream_chat(prompt.messages, {"num_ctx": prompt.num_ctx, "num_predict": ANSWER_TOKENS}):
                 received.append(delta)
                 on_delta(delta)
         except StreamError as exc:
-            return Explanation(exc.partial, context.symbol, sources, llm.model, incomplete=True, error=str(exc))
+            return Explanation(
+                exc.partial, context.symbol, sources, llm.model, incomplete=True, error=str(exc), withheld=withheld
+            )
         markdown = "".join(received)
         await self._blocking(context.cache.put, llm.model, context.symbol.chunk, question or "", markdown, sources)
-        return Explanation(markdown, context.symbol, sources, llm.model)
+        return Explanation(markdown, context.symbol, sources, llm.model, withheld=withheld)
 
     async def cached(self, path: Path, text: str, line: int, question: str | None = None) -> CachedLookup:
         """The cached answer for the function's current text, and the newest older one."""
@@ -122,6 +126,14 @@ class Explainer:
 
     async def _blocking(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, call, *args)
+
+
+def _withheld_notes(prompt: Prompt) -> list[str]:
+    """One line per secret kept out of the prompt, for the user."""
+    notes = [f"kept {item.chunk.path} ({item.chunk.name}) out of the prompt: {item.reason}" for item in prompt.withheld]
+    if prompt.redacted:
+        notes.append(f"replaced {', '.join(prompt.redacted)} in the function by «redacted» before asking")
+    return notes
 
 
 def _sources_json(used: list, candidates: list[Found]) -> list[dict]:
