@@ -39,6 +39,7 @@ from pathlib import Path  # noqa: E402
 from ragls.core.chunking import chunk_source  # noqa: E402
 from ragls.core.embedding import SentenceTransformerEmbedder  # noqa: E402
 from ragls.core.indexer import Indexer  # noqa: E402
+from ragls.core.run import RunContext  # noqa: E402
 from ragls.core.retrieval import RANKINGS, Retriever  # noqa: E402
 from ragls.core.settings import EngineSettings  # noqa: E402
 from ragls.core.workspace import Workspace  # noqa: E402
@@ -94,7 +95,7 @@ def measure_cold_index(root: Path, cache: Path, embedder) -> tuple[Indexer, dict
         phases.setdefault(progress.phase, time.perf_counter())
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    report = indexer.index_all(progress=note_phase)
+    report = indexer.index_all(RunContext(on_progress=note_phase))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     embed_seconds = phases.get("saving", time.perf_counter()) - phases.get("embedding", started)
     return indexer, {

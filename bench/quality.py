@@ -88,7 +88,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "server"))
 
 from ragls.core.embedding import SentenceTransformerEmbedder  # noqa: E402
-from ragls.core.indexer import Indexer, Progress  # noqa: E402
+from ragls.core.indexer import Indexer  # noqa: E402
+from ragls.core.run import RunContext, Progress  # noqa: E402
 from ragls.core.retrieval import CANDIDATES, DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K, Retriever  # noqa: E402
 from ragls.core.settings import EngineSettings  # noqa: E402
 
@@ -428,7 +429,7 @@ def index_corpus(
     """Bring the corpus's index up to date; returns the indexer, its report, and seconds."""
     indexer = Indexer(corpus_dir, EngineSettings(cache_dir=str(cache_dir), device="cpu"), embedder=embedder)
     started = time.perf_counter()
-    report = indexer.index_all(progress=_log_progress())
+    report = indexer.index_all(RunContext(on_progress=_log_progress()))
     return indexer, report.as_dict(), time.perf_counter() - started
 
 
@@ -535,7 +536,7 @@ def run_queries(indexer: Indexer, queries: list[Query]) -> dict[str, list[Ranked
             keys = [(h.chunk.path, h.chunk.name) for h in hits]
             results[ranking].append(Ranked(keys, [h.chunk.kind for h in hits], elapsed))
         started = time.perf_counter()
-        dense = indexer.vector_index().search(indexer.embed_texts([query.text])[0], CANDIDATES)
+        dense = indexer.vector_index().search(indexer.embedder.embed([query.text])[0], CANDIDATES)
         lexical = indexer.store.lexical_search(query.text, CANDIDATES)
         fetch = time.perf_counter() - started
         for variant, (fuse, _) in VARIANTS.items():

@@ -36,6 +36,17 @@ class CountingEmbedder:
     def loaded(self) -> bool:
         return self.inner.loaded
 
+    @property
+    def loaded_device(self) -> str:
+        return self.inner.loaded_device
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
+    def load(self) -> None:
+        self.inner.load()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.texts.extend(texts)
         return self.inner.embed(texts)

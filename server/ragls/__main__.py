@@ -24,11 +24,12 @@ import json  # noqa: E402
 import re  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import NoReturn  # noqa: E402
 
 from ragls import __version__  # noqa: E402
+from ragls.core import llm  # noqa: E402  (light: the Ollama client itself is imported on use)
+from ragls.core.workspace import DEFAULT_MAX_FILE_SIZE, MAX_FILE_SIZE_LIMIT  # noqa: E402
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -89,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, parents=[_logging_options(before_command=False)])
     common.add_argument("--cache-dir", help="base folder of the index caches (default: XDG cache)")
     common.add_argument("--model", help="sentence-transformers model name or local path")
-    common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    common.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default: auto)")
     common.add_argument(
-        "--max-file-size", type=file_size, default=1_000_000, help="bytes (1 to 1000000000); larger files are skipped"
+        "--max-file-size",
+        type=file_size,
+        help=f"bytes (1 to {MAX_FILE_SIZE_LIMIT}); larger files are skipped (default: {DEFAULT_MAX_FILE_SIZE})",
     )
     common.add_argument("--ignore", action="append", default=[], help="extra gitignore-style glob (repeatable)")
 
@@ -135,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--root", help="indexed folder (default: found from FILE)")
     explain.add_argument("--regenerate", action="store_true", help="ask again even if an answer is cached")
     explain.add_argument("--ollama-host", help="Ollama server (default: $OLLAMA_HOST, else http://127.0.0.1:11434)")
-    explain.add_argument("--ollama-model", help="Ollama model (default: qwen2.5-coder:7b)")
+    explain.add_argument("--ollama-model", help=f"Ollama model (default: {llm.DEFAULT_MODEL})")
     explain.set_defaults(handler=run_explain)
 
     status = commands.add_parser("status", parents=[common], help="what is indexed")
@@ -157,6 +160,7 @@ def configure_logging(verbose: int, log_file: str | None) -> None:
 
 
 # commands ---------------------------------------------------------------------------------
+# Each command is a thin client of services.engine, the engine the language server runs.
 def run_serve(args: argparse.Namespace) -> NoReturn:
     """`ragls [serve]`: the language server, over stdio (logs go to stderr or --log-file) or TCP;
     the process ends with the server's exit status."""
@@ -185,64 +189,48 @@ def run_index(args: argparse.Namespace) -> int:
     from ragls.progress_bar import ProgressBar
 
     root = _existing_dir(args.path)
-    indexer = _open_indexer(root, args)
-    bar = ProgressBar()
-    try:
-        report = indexer.index_all(progress=bar)
-        _remember_last_run(indexer, report)
-    finally:
-        bar.close()
-        indexer.close()
-    for notice in report.notices:
-        print(f"ragls: {notice}", file=sys.stderr)
+    listener = _RunListener(ProgressBar())
+    with _engine(args, listener) as engine:
+        engine.start([root], preload_model=False)
+        _require_success(engine.wait_until_idle())
+    report = listener.report
     if args.json:
-        print(json.dumps({"root": str(indexer.root), **report.as_dict()}, indent=2))
-        return 0
-    rate = f", {report.embedded / report.seconds:.1f} chunks/s" if report.embedded and report.seconds else ""
-    print(
-        f"indexed {indexer.root}: {report.files} files, {report.chunks} chunks "
-        f"({report.files_changed} files changed, {report.files_removed} removed; "
-        f"{report.embedded} chunks embedded, {report.cache_hits} from cache{rate}) "
-        f"in {report.seconds:.1f}s"
-    )
+        print(json.dumps({"root": str(root), **report.as_dict()}, indent=2))
+    else:
+        print(f"indexed {root}: {report.summary()}")
     return 0
 
 
 def run_search(args: argparse.Namespace) -> int:
     """`ragls search`: the functions that best match a query."""
-    from ragls.core.retrieval import Retriever
-
-    root = _existing_dir(args.root) if args.root else find_indexed_root(Path.cwd(), args)
-    indexer = _open_indexed(root, args)
-    retriever = Retriever(indexer)
-    hits = retriever.search(args.query, limit=args.limit, ranking=args.ranking)
+    root = _existing_dir(args.root) if args.root else _default_root(Path.cwd(), args)
+    with _engine(args) as engine:
+        _open_index(engine, root)
+        outcome = engine.queries.search(args.query, args.limit, args.ranking)
     if args.json:
-        print(json.dumps({"results": [hit_json(indexer.root, hit.chunk, hit.score) for hit in hits]}, indent=2))
+        print(json.dumps({"results": [found_json(found) for found in outcome.results]}, indent=2))
     else:
-        _print_hits(hits)
+        _print_found(outcome.results)
     return 0
 
 
 def run_related(args: argparse.Namespace) -> int:
     """`ragls related`: the function at FILE:LINE, then the functions most like it."""
-    from ragls.core.retrieval import Retriever
-
     file, line = parse_location(args.location)
-    root = _existing_dir(args.root) if args.root else find_indexed_root(file.parent, args)
-    rel = _relative_to_root(file, root)
-    indexer = _open_indexed(root, args)
-    symbol, hits = Retriever(indexer).related(rel, line - 1, limit=args.limit)
-    if symbol is None:
-        raise CliError(f"{rel}:{line} is not inside an indexed function (is the file indexed?)")
+    root = _existing_dir(args.root) if args.root else _default_root(file.parent, args)
+    with _engine(args) as engine:
+        _open_index(engine, root)
+        text = engine.read_document(file, None)
+        outcome = engine.queries.related(file, text, line - 1, args.limit)
+    if outcome.symbol is None:
+        raise CliError(f"{file.name}:{line} is not inside a function")
+    symbol = outcome.symbol.chunk
     if args.json:
-        payload = {
-            "symbol": hit_json(indexer.root, symbol.chunk, None),
-            "results": [hit_json(indexer.root, hit.chunk, hit.score) for hit in hits],
-        }
+        payload = {"symbol": found_json(outcome.symbol), "results": [found_json(found) for found in outcome.results]}
         print(json.dumps(payload, indent=2))
     else:
-        print(f"{symbol.chunk.path}:{symbol.chunk.span.start_line + 1}  {symbol.chunk.name}  (at {rel}:{line})")
-        _print_hits(hits)
+        print(f"{symbol.path}:{symbol.span.start_line + 1}  {symbol.name}  (at {symbol.path}:{line})")
+        _print_found(outcome.results)
     return 0
 
 
@@ -250,11 +238,18 @@ def run_explain(args: argparse.Namespace) -> int:
     """`ragls explain`: stream the LLM's answer about the function at FILE:LINE, then its sources."""
     import asyncio
 
+    from ragls.services.explain import Explainer
+
     file, line = parse_location(args.location)
-    root = _existing_dir(args.root) if args.root else find_indexed_root(file.parent, args)
-    _relative_to_root(file, root)
-    _require_index(root, args)
-    explanation = asyncio.run(_explain(file, root, line - 1, args))
+    root = _existing_dir(args.root) if args.root else _default_root(file.parent, args)
+    settings = _settings(args)
+    with _engine(args, _RunListener(None)) as engine:
+        _open_index(engine, root)
+        engine.reindex()  # bring it up to date first
+        _require_success(engine.wait_until_idle())
+        text = engine.read_document(file, None)
+        explainer = Explainer(engine.queries, settings.ollama.host, settings.ollama.model, asyncio.to_thread)
+        explanation = asyncio.run(explainer.explain(file, text, line - 1, args.question, _print_delta, args.regenerate))
     print()
     for note in explanation.withheld:
         print(f"ragls: {note}", file=sys.stderr)
@@ -264,88 +259,119 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _explain(file: Path, root: Path, line: int, args: argparse.Namespace):
-    """Bring the folder's index up to date, then stream the answer to stdout."""
-    import asyncio
-
-    from ragls.core.llm import DEFAULT_MODEL, default_host
-    from ragls.services.engine import ERROR, READY, Engine
-    from ragls.services.explain import Explainer
-
-    engine = Engine(_settings(args))
-    engine.start([root])
-    try:
-        while (status := engine.status()).state not in (READY, ERROR):
-            await asyncio.sleep(0.05)
-        if status.state == ERROR:
-            raise CliError(status.message or "the index cannot be used")
-        explainer = Explainer(engine, args.ollama_host or default_host(), args.ollama_model or DEFAULT_MODEL)
-        text = file.read_bytes().decode("utf-8", errors="replace")
-        return await explainer.explain(file, text, line, args.question, _print_delta, args.regenerate)
-    finally:
-        engine.close()
-
-
-def _print_delta(delta: str) -> None:
-    sys.stdout.write(delta)
-    sys.stdout.flush()
-
-
-def _print_sources(sources: list[dict], root: Path) -> None:
-    from urllib.parse import unquote
-
-    if not sources:
-        print("sources: none")
-        return
-    print("sources:")
-    for number, source in enumerate(sources, start=1):
-        path = Path(unquote(source["uri"].removeprefix("file://")))
-        where = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        print(f"[{number}] {where}:{source['range']['start']['line'] + 1}  {source['name']}")
-
-
-def _require_index(root: Path, args: argparse.Namespace) -> None:
-    from ragls.core.settings import cache_base
-    from ragls.core.workspace import workspace_id
-
-    if not (cache_base(_settings(args)) / workspace_id(root) / "store.sqlite3").exists():
-        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first")
-
-
 def run_status(args: argparse.Namespace) -> int:
     """`ragls status`: counts, model, device and cache of an indexed folder."""
-    root = _existing_dir(args.path) if args.path else find_indexed_root(Path.cwd(), args)
-    indexer = _open_indexed(root, args)
-    status = indexer.status()
-    last_run = indexer.store.get_meta("last_run")
-    status["last_run"] = json.loads(last_run) if last_run else None
+    from ragls.services.results import status_json
+
+    root = _existing_dir(args.path) if args.path else _default_root(Path.cwd(), args)
+    with _engine(args) as engine:
+        _open_index(engine, root)
+        status = engine.status()
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps(status_json(status), indent=2))
         return 0
-    for key in ("root", "files", "chunks", "model", "device", "index_bytes", "cached_vectors", "cache_dir"):
-        print(f"{key:15} {status[key]}")
-    if status["last_run"]:
-        run = status["last_run"]
-        print(
-            f"{'last index':15} {run['finished']}: {run['embedded']} embedded"
-            f"{' on ' + run['device'] if run.get('device') else ''}, "
-            f"{run['cache_hits']} cache hits, {run['seconds']}s"
-        )
+    for name, value in _status_lines(status):
+        print(f"{name:15} {value}")
     return 0
 
 
 # helpers ----------------------------------------------------------------------------------
-def hit_json(root: Path, chunk, score: float | None) -> dict:
+class _RunListener:
+    """What the CLI shows of an index run: the progress bar, notices on stderr; it keeps the
+    report (a failure is the engine's status, raised as one line by `_require_success`)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.report = None
+
+    def run_started(self, run) -> None:
+        """Nothing to show yet."""
+
+    def run_progressed(self, run, progress) -> None:
+        """Draw the bar."""
+        if self.bar is not None:
+            self.bar(progress)
+
+    def run_finished(self, run, report, summary: str) -> None:
+        """Close the bar and keep the report."""
+        if self.bar is not None:
+            self.bar.close()
+        self.report = report
+
+    def problem(self, message: str) -> None:
+        """Failures come out of the engine's status, once."""
+
+    def notice(self, message: str) -> None:
+        """Say it on stderr."""
+        print(f"ragls: {message}", file=sys.stderr)
+
+
+class _engine:
+    """`with _engine(args) as engine`: an engine for one command, closed (and saved) after it."""
+
+    def __init__(self, args: argparse.Namespace, listener=None):
+        self._args, self._listener = args, listener
+
+    def __enter__(self):
+        from ragls.services.engine import Engine
+
+        self.engine = Engine(_settings(self._args).engine, self._listener, model_on_demand=True)
+        return self.engine
+
+    def __exit__(self, *exc_info) -> None:
+        self.engine.close()
+
+
+def _open_index(engine, root: Path) -> None:
+    from ragls.core.store import StoreMissing
+
+    try:
+        engine.open([root])
+    except StoreMissing:
+        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first") from None
+
+
+def _require_success(status) -> None:
+    from ragls.services.worker import ERROR
+
+    if status.state == ERROR:
+        raise CliError(status.message or "the index cannot be used")
+
+
+def _status_lines(status) -> list[tuple[str, object]]:
+    lines: list[tuple[str, object]] = []
+    for folder in status.folders:
+        run = folder.last_run or {}
+        device = status.device or run.get("device") or "not loaded yet"
+        lines += [
+            ("root", folder.folder),
+            ("files", folder.files),
+            ("chunks", folder.chunks),
+            ("model", status.model),
+            ("device", device),
+            ("index_bytes", folder.index_bytes),
+            ("cache_dir", folder.cache_dir),
+        ]
+        if run:
+            where = f" on {run['device']}" if run.get("device") else ""
+            lines.append(
+                ("last index", f"{run['finished']}: {run['embedded']} embedded{where}, "
+                 f"{run['cache_hits']} from cache, {run['seconds']}s")
+            )
+    return lines
+
+
+def found_json(found) -> dict:
     """A result in the JSON shape of docs/protocol.md, plus the root-relative `path`."""
     from ragls.services.results import result_json
 
-    return {"path": chunk.path, **result_json(root, chunk, score)}
+    return {"path": found.chunk.path, **result_json(found.folder, found.chunk, found.score)}
 
 
 def file_size(text: str) -> int:
-    """--max-file-size: a whole number of bytes from 1 to 1000000000."""
-    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= 1_000_000_000:
-        raise argparse.ArgumentTypeError(f"expected a number of bytes from 1 to 1000000000, got {text!r}")
+    """--max-file-size: a whole number of bytes from 1 to MAX_FILE_SIZE_LIMIT."""
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_FILE_SIZE_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes from 1 to {MAX_FILE_SIZE_LIMIT}, got {text!r}")
     return int(text)
 
 
@@ -371,67 +397,54 @@ def parse_location(text: str) -> tuple[Path, int]:
     return path.resolve(), int(line_text)
 
 
-def find_indexed_root(start: Path, args: argparse.Namespace) -> Path:
-    """The nearest folder at or above `start` that has an index; else the git root; else start."""
-    from ragls.core.settings import cache_base
-    from ragls.core.workspace import workspace_id
-
-    start = start.resolve()
-    base = cache_base(_settings(args))
-    for folder in (start, *start.parents):
-        if (base / workspace_id(folder) / "store.sqlite3").exists():
-            return folder
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return start
-
-
-def _print_hits(hits) -> None:
-    if not hits:
-        print("no results")
-    width = max((len(f"{h.chunk.path}:{h.chunk.span.start_line + 1}") for h in hits), default=0)
-    for hit in hits:
-        where = f"{hit.chunk.path}:{hit.chunk.span.start_line + 1}"
-        print(f"{where:<{width}}  {hit.chunk.name}  {hit.score:.3f}")
-
-
 def _settings(args: argparse.Namespace):
-    from ragls.core.settings import EngineSettings
+    """The settings tree of ragls from the command's options (unset options keep the defaults)."""
+    from ragls.config import settings_from_options
 
-    return EngineSettings(
-        model=args.model or EngineSettings.model,
+    return settings_from_options(
+        model=args.model,
         device=args.device,
         cache_dir=args.cache_dir,
         max_file_size=args.max_file_size,
-        ignore=tuple(args.ignore),
+        ignore=args.ignore or None,
+        ollama_host=getattr(args, "ollama_host", None),
+        ollama_model=getattr(args, "ollama_model", None),
     )
 
 
-def _open_indexer(root: Path, args: argparse.Namespace, create: bool = True):
-    from ragls.core.indexer import Indexer
+def _default_root(start: Path, args: argparse.Namespace) -> Path:
+    from ragls.services.roots import indexed_folder_at_or_above
 
-    return Indexer(root, _settings(args), create=create)
-
-
-def _open_indexed(root: Path, args: argparse.Namespace):
-    """The index of a folder that was indexed before (nothing is created for one that was not)."""
-    from ragls.core.store import StoreMissing
-
-    try:
-        return _open_indexer(root, args, create=False)
-    except StoreMissing:
-        raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first") from None
+    return indexed_folder_at_or_above(start, _settings(args).engine)
 
 
-def _remember_last_run(indexer, report) -> None:
-    # A run with nothing to embed never loads the model: keep the device of the last run that did.
-    previous = json.loads(indexer.store.get_meta("last_run") or "{}")
-    device = indexer.embedder.device if getattr(indexer.embedder, "loaded", False) else previous.get("device")
-    indexer.store.set_meta(
-        "last_run",
-        json.dumps({**report.as_dict(), "device": device, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}),
-    )
+def _print_found(results) -> None:
+    if not results:
+        print("no results")
+    width = max((len(f"{f.chunk.path}:{f.chunk.span.start_line + 1}") for f in results), default=0)
+    for found in results:
+        where = f"{found.chunk.path}:{found.chunk.span.start_line + 1}"
+        print(f"{where:<{width}}  {found.chunk.name}  {found.score:.3f}")
+
+
+def _print_delta(delta: str) -> None:
+    sys.stdout.write(delta)
+    sys.stdout.flush()
+
+
+def _print_sources(sources: list[dict], root: Path) -> None:
+    from urllib.parse import unquote
+
+    from ragls.core.workspace import root_relative
+
+    if not sources:
+        print("sources: none")
+        return
+    print("sources:")
+    for number, source in enumerate(sources, start=1):
+        path = Path(unquote(source["uri"].removeprefix("file://")))
+        where = root_relative(root, path) or str(path)
+        print(f"[{number}] {where}:{source['range']['start']['line'] + 1}  {source['name']}")
 
 
 def _existing_dir(path_text: str) -> Path:
@@ -441,22 +454,10 @@ def _existing_dir(path_text: str) -> Path:
     return path.resolve()
 
 
-def _relative_to_root(file: Path, root: Path) -> str:
-    try:
-        return file.relative_to(root.resolve()).as_posix()
-    except ValueError:
-        raise CliError(f"{file} is outside the indexed folder {root}") from None
-
-
 def _is_user_error(exc: Exception) -> bool:
-    from ragls.core.embedding import EmbeddingError
-    from ragls.core.llm import LLMError
-    from ragls.core.retrieval import QueryError
-    from ragls.core.store import StoreError
-    from ragls.services.engine import EngineError
+    from ragls.core.errors import RaglsError
 
-    user_errors = (CliError, QueryError, EmbeddingError, StoreError, OSError, LLMError, EngineError)
-    return isinstance(exc, user_errors)
+    return isinstance(exc, (CliError, RaglsError, OSError))
 
 
 if __name__ == "__main__":

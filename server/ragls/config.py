@@ -1,10 +1,15 @@
-"""The settings a client sends (initializationOptions, workspace/configuration), read safely.
+"""Every setting of ragls in one tree, and reading it safely from a client or the command line.
 
-Settings are plain dataclasses with snake_case fields; on the wire their keys are camelCase
-(`maxFileSize`, `cacheDir`, `ollama.host`). A cattrs converter does the mapping, with strict
-hooks: `"10"` is not a number and `true` is not 1. Reading never raises: a value of the wrong
-type, out of range, or a key ragls does not know is reported in a list of messages, and that
-one field keeps its default. docs/protocol.md lists every key.
+`Settings` holds the engine's part (`EngineSettings`, the only thing the indexing engine sees)
+and the server's own (debounce, Ollama, hovers); each default is written once, on its field.
+The CLI fills the same tree from its options (`settings_from_options`).
+
+On the wire (initializationOptions, workspace/configuration) the engine's keys sit at the top
+level next to the server's: `{"model", "maxFileSize", "debounceMs", "ollama": {"host"}, ...}`;
+keys are camelCase. A cattrs converter does the mapping, with strict hooks: `"10"` is not a
+number and `true` is not 1. Reading never raises: a value of the wrong type, out of range, or a
+key ragls does not know is reported in a list of messages, and that one field keeps its default.
+docs/protocol.md lists every key.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ragls.core import llm
-from ragls.core.embedding import DEFAULT_MODEL, DEVICES
+from ragls.core.embedding import DEVICES
 from ragls.core.settings import EngineSettings
+from ragls.core.workspace import MAX_FILE_SIZE_LIMIT
 
 SECTION = "ragls"  # the workspace/configuration section that holds these settings
 NO_SUCH_SETTING = "ragls has no such setting"
@@ -50,24 +56,21 @@ class HoverSettings:
 class Settings:
     """Everything a client can configure; every field has a working default."""
 
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    cache_dir: str | None = None
-    ignore: tuple[str, ...] = ()
-    max_file_size: int = 1_000_000
+    engine: EngineSettings = field(default_factory=EngineSettings)  # its keys are top-level on the wire
     debounce_ms: int = 300
     ollama: OllamaSettings = field(default_factory=OllamaSettings)
     hover: HoverSettings = field(default_factory=HoverSettings)
 
-    def engine_settings(self) -> EngineSettings:
-        """The part of the settings the indexing engine needs."""
-        return EngineSettings(
-            model=self.model,
-            device=self.device,
-            cache_dir=self.cache_dir,
-            max_file_size=self.max_file_size,
-            ignore=self.ignore,
-        )
+
+def settings_from_options(**options: Any) -> Settings:
+    """The settings tree from command-line options (snake_case names of any field, engine or
+    Ollama: `model`, `max_file_size`, `ollama_host`); None means "not given": the default."""
+    given = {name: value for name, value in options.items() if value is not None}
+    ollama = {name.removeprefix("ollama_"): given.pop(name) for name in list(given) if name.startswith("ollama_")}
+    engine = {name: given.pop(name) for name in list(given) if name in _ENGINE_FIELDS}
+    if "ignore" in engine:
+        engine["ignore"] = tuple(engine["ignore"])
+    return Settings(engine=EngineSettings(**engine), ollama=OllamaSettings(**ollama), **given)
 
 
 def camel_case(name: str) -> str:
@@ -88,18 +91,22 @@ def load_settings(raw: Any) -> tuple[Settings, list[str]]:
             f"{SECTION} settings must be an object, got {_json_type(raw)}; using the defaults"
         ]
     messages: list[str] = []
-    cleaned = _drop_invalid_keys(raw, messages)
-    settings = CONVERTER.structure(cleaned, Settings)
-    return _apply_rules(settings, messages), messages
+    engine_raw = {key: value for key, value in raw.items() if key in _ENGINE_KEYS}
+    own_raw = {key: value for key, value in raw.items() if key not in _ENGINE_KEYS}
+    engine = CONVERTER.structure(_drop_invalid_keys(engine_raw, EngineSettings, messages), EngineSettings)
+    own = CONVERTER.structure(_drop_invalid_keys(own_raw, Settings, messages), Settings)
+    return _apply_rules(dataclasses.replace(own, engine=engine), messages), messages
 
 
 def settings_json(settings: Settings) -> dict:
-    """Settings as the client would send them (camelCase keys)."""
-    return CONVERTER.unstructure(settings)
+    """Settings as the client would send them (camelCase keys, the engine's at the top level)."""
+    return {**CONVERTER.unstructure(settings.engine), **CONVERTER.unstructure(settings)}
 
 
 # conversion -------------------------------------------------------------------------------
-_SETTINGS_CLASSES = (Settings, OllamaSettings, HoverSettings)
+_SETTINGS_CLASSES = (Settings, EngineSettings, OllamaSettings, HoverSettings)
+_ENGINE_FIELDS = frozenset(f.name for f in fields(EngineSettings))
+_ENGINE_KEYS = frozenset(camel_case(name) for name in _ENGINE_FIELDS)
 
 
 def _strict(kind: type, name: str) -> Callable[[Any, type], Any]:
@@ -128,6 +135,8 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
     for cls in _SETTINGS_CLASSES:
         renames = {f.name: override(rename=camel_case(f.name)) for f in fields(cls)}
+        if cls is Settings:
+            renames["engine"] = override(omit=True)  # read from the top level, see load_settings
         converter.register_structure_hook(
             cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **renames)
         )
@@ -138,15 +147,15 @@ def _make_converter() -> cattrs.Converter:
 CONVERTER = _make_converter()
 
 
-def _drop_invalid_keys(raw: dict, messages: list[str]) -> dict:
-    """A copy of `raw` without the keys that cattrs cannot structure; each one is reported."""
+def _drop_invalid_keys(raw: dict, cls: type, messages: list[str]) -> dict:
+    """A copy of `raw` without the keys that cattrs cannot structure as `cls`; each is reported."""
     cleaned = copy.deepcopy(raw)
     while True:  # each round removes at least one key, so this ends
         try:
-            CONVERTER.structure(cleaned, Settings)
+            CONVERTER.structure(cleaned, cls)
             return cleaned
         except ClassValidationError as error:
-            failures = list(_failures(error, Settings, (), cleaned))
+            failures = list(_failures(error, cls, (), cleaned))
             if not failures:
                 messages.append(f"{SECTION} settings cannot be read ({error}); using the defaults")
                 return {}
@@ -204,10 +213,11 @@ _URL = re.compile(r"^https?://[^\s/]+")
 
 # (key path, field path, check, what a valid value looks like)
 _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Any], bool], str], ...] = (
-    ("model", ("model",), lambda v: bool(v.strip()), "a model name or folder, not empty"),
-    ("device", ("device",), lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
-    ("cacheDir", ("cache_dir",), lambda v: v is None or bool(v.strip()), "a folder, or null"),
-    ("maxFileSize", ("max_file_size",), lambda v: 1 <= v <= 1_000_000_000, "from 1 to 1000000000 bytes"),
+    ("model", ("engine", "model"), lambda v: bool(v.strip()), "a model name or folder, not empty"),
+    ("device", ("engine", "device"), lambda v: v in DEVICES, f"one of {', '.join(DEVICES)}"),
+    ("cacheDir", ("engine", "cache_dir"), lambda v: v is None or bool(v.strip()), "a folder, or null"),
+    ("maxFileSize", ("engine", "max_file_size"), lambda v: 1 <= v <= MAX_FILE_SIZE_LIMIT, f"from 1 to {MAX_FILE_SIZE_LIMIT} bytes"),
+    ("batchSize", ("engine", "batch_size"), lambda v: v is None or 1 <= v <= 4096, "from 1 to 4096 texts, or null"),
     ("debounceMs", ("debounce_ms",), lambda v: 0 <= v <= 60_000, "from 0 to 60000 milliseconds"),
     ("ollama.host", ("ollama", "host"), lambda v: bool(_URL.match(v)), "an http:// or https:// URL"),
     ("ollama.model", ("ollama", "model"), lambda v: bool(v.strip()), "a model name, not empty"),

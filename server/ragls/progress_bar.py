@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from ragls.core.indexer import Progress
+from ragls.core.run import Progress
 
 REDRAW_SECONDS_TTY = 0.1
 REDRAW_SECONDS_LOG = 5.0  # when stderr is a file or pipe, a line every few seconds is enough

@@ -32,3 +32,25 @@ def test_vscode_extension_builds_tests_and_packages(tmp_path: Path) -> None:
         assert not leaked, leaked
         manifest = archive.read("extension/package.json").decode()
     assert '"main": "./dist/extension.js"' in manifest
+
+
+def test_the_extension_states_no_default_of_a_server_setting() -> None:
+    """The server's defaults are written once, in the server: the extension sends a setting only
+    when the user set it, and its package.json gives each server setting no value of its own."""
+    import json
+
+    from ragls.config import Settings, settings_json
+
+    properties = json.loads((EXTENSION / "package.json").read_text())["contributes"]["configuration"]["properties"]
+    server_keys = {f"ragls.{key}" for key in _flat_keys(settings_json(Settings()))}
+    declared = server_keys & set(properties)
+    assert declared >= {"ragls.model", "ragls.maxFileSize", "ragls.ollama.model", "ragls.hover.explain"}
+    stated = {key: properties[key]["default"] for key in declared if properties[key].get("default") is not None}
+    assert stated == {}
+
+
+def _flat_keys(settings: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in settings.items():
+        keys.extend(_flat_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"])
+    return keys

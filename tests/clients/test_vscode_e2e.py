@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_FILES, write_files
 from ollama_server import DEFAULT_MODEL, FakeOllama
-from vscode_build import EXTENSION, NPM, install_dependencies, package_vsix
+from vscode_build import EXTENSION, NPM, package_vsix
 
 pytestmark = pytest.mark.slow
 
@@ -354,7 +354,7 @@ def test_the_output_channel_has_the_server_log(session):
     assert "embedding model" in text and "loaded on cpu" in text, text
     assert re.search(r"indexed \S+workspace", text), text
     # It arrives as log messages at their level, not as stderr (which VS Code tags [error]).
-    assert "[info] ragls.services.engine: embedding model" in text and "[error]" not in text, text
+    assert "[info] ragls.services.worker: embedding model" in text and "[error]" not in text, text
 
 
 def test_show_status_details_the_index(session):

@@ -101,6 +101,15 @@ class Session:
         """Poll until the state is `ready`."""
         return await self.wait_for(lambda status: status["state"] == "ready", timeout)
 
+    async def wait_for_message(self, text: str, timeout: float = 5.0) -> types.ShowMessageParams:
+        """The first window/showMessage holding `text`; AssertionError after `timeout` seconds."""
+        for _ in range(int(timeout / 0.05)):
+            for message in self.client.messages:
+                if text in message.message:
+                    return message
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"no window/showMessage with {text!r}: {self.client.messages}")
+
     def open(self, path: Path, text: str | None = None, version: int = 1) -> str:
         """textDocument/didOpen with the file's text (or `text`); returns the URI."""
         uri = path.as_uri()

@@ -197,7 +197,7 @@ async def test_mid_stream_error_returns_the_partial_text_marked_incomplete(world
     assert answer["incomplete"] is True
     assert answer["markdown"] == "".join(world.ollama.tokens()[:4])
     assert world.ollama.bodies("/api/chat")[-1]["messages"][-1]["content"].endswith("what if the price is negative?")
-    await wait_for_message(world, "incomplete")
+    await world.session.wait_for_message("incomplete")
 
 
 async def test_missing_model_is_a_clear_error_naming_the_model_and_pull(world):
@@ -209,7 +209,7 @@ async def test_missing_model_is_a_clear_error_naming_the_model_and_pull(world):
         world.ollama.models[DEFAULT_MODEL] = context
     assert caught.value.code == -32803
     assert f"ollama pull {DEFAULT_MODEL}" in caught.value.message and "ragls.pullModel" in caught.value.message
-    await wait_for_message(world, f"ollama pull {DEFAULT_MODEL}")
+    await world.session.wait_for_message(f"ollama pull {DEFAULT_MODEL}")
 
 
 async def test_pull_model_reports_progress(world):
@@ -236,7 +236,7 @@ async def test_ollama_down_is_a_clear_error_shown_once(world):
             await explain(world, regenerate=True)
         assert caught.value.code == -32803
         assert f"cannot reach Ollama at {host}" in caught.value.message and "ollama serve" in caught.value.message
-    await wait_for_message(world, "cannot reach Ollama")
+    await world.session.wait_for_message("cannot reach Ollama")
     await asyncio.sleep(0.3)
     shown = [m for m in world.session.client.messages if "cannot reach Ollama" in m.message]
     assert len(shown) == 1 and shown[0].type == types.MessageType.Error
@@ -268,12 +268,3 @@ async def code_actions(world: World, line: int) -> list[types.CodeAction]:
             context=types.CodeActionContext(diagnostics=[]),
         )
     )
-
-
-async def wait_for_message(world: World, text: str, timeout: float = 5.0) -> types.ShowMessageParams:
-    for _ in range(int(timeout / 0.05)):
-        for message in world.session.client.messages:
-            if text in message.message:
-                return message
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no window/showMessage with {text!r}: {world.session.client.messages}")

@@ -166,7 +166,7 @@ async def test_sources_holding_secrets_are_kept_out_of_prompts_and_the_user_is_t
         assert all(source["uri"] != (world.root / "config.py").as_uri() for source in answer["sources"])
     sent = prompts(world)
     assert AWS_KEY not in sent and PRIVATE_KEY not in sent and DEPLOY_SECRET not in sent
-    await wait_for_message(world, "kept config.py (cart_tax_settings) out of the prompt: it holds an AWS access key")
+    await world.session.wait_for_message("kept config.py (cart_tax_settings) out of the prompt: it holds an AWS access key")
     told = [m for m in world.session.client.messages if "kept config.py" in m.message]
     assert len(told) == 1
 
@@ -177,7 +177,7 @@ async def test_a_secret_in_the_explained_function_itself_is_redacted(world):
     assert "«redacted»" in answer["symbol"]["preview"] and AWS_KEY not in json.dumps(answer)
     last = json.dumps(world.ollama.bodies("/api/chat")[-1], ensure_ascii=False)
     assert "«redacted»" in last and AWS_KEY not in last and PRIVATE_KEY not in last
-    await wait_for_message(world, "replaced an AWS access key, a private key in the function")
+    await world.session.wait_for_message("replaced an AWS access key, a private key in the function")
 
 
 async def test_search_previews_never_show_a_secret(world):
@@ -262,7 +262,7 @@ async def test_a_line_that_is_not_ollamas_returns_the_partial_answer(world, garb
     finally:
         world.ollama.garbage_after = None
     assert answer["incomplete"] is True and answer["markdown"] == "".join(world.ollama.tokens()[:2])
-    await wait_for_message(world, "is it Ollama?")
+    await world.session.wait_for_message("is it Ollama?")
 
 
 async def test_an_endless_answer_stops_at_the_answer_budget(world):
@@ -275,13 +275,4 @@ async def test_an_endless_answer_stops_at_the_answer_budget(world):
         world.ollama.endless = False
     assert answer["incomplete"] is True and answer["markdown"].startswith(world.ollama.reply)
     assert world.ollama.bodies("/api/chat")[-1]["options"]["num_predict"] == 1024
-    await wait_for_message(world, "limit of 1024 tokens")
-
-
-async def wait_for_message(world: World, text: str, timeout: float = 5.0) -> types.ShowMessageParams:
-    for _ in range(int(timeout / 0.05)):
-        for message in world.session.client.messages:
-            if text in message.message:
-                return message
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no window/showMessage with {text!r}: {world.session.client.messages}")
+    await world.session.wait_for_message("limit of 1024 tokens")

@@ -89,4 +89,4 @@ async def test_configuration_change_is_pulled_and_applied(configured):
 async def test_log_goes_to_the_log_file(configured):
     _, log_file = configured
     log = Path(log_file).read_text()
-    assert "INFO ragls.services.engine: indexed" in log and "cannot load embedding model" in log
+    assert "INFO ragls.services.worker: indexed" in log and "cannot load embedding model" in log

@@ -81,7 +81,7 @@ def answer_to(stream, msg_id: int) -> dict:
     return message
 
 
-def test_stdio_shutdown_and_exit_end_with_status_0_and_a_quiet_stderr(tmp_path):
+async def test_stdio_shutdown_and_exit_end_with_status_0_and_a_quiet_stderr(tmp_path):
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "a.py").write_text("def answer():\n    return 42\n")

@@ -71,7 +71,15 @@ def test_status_json(indexed):
     status = json.loads(ragls("status", str(root), "--json", cache=cache).stdout)
     assert status["files"] == len(SAMPLE_FILES) and status["chunks"] > 10
     assert status["model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    assert status["last_run"]["device"] == "cpu" and status["index_bytes"] > 0
+    assert status["state"] == "ready" and status["roots"] == [root.as_uri()]
+    (folder,) = status["folders"]
+    assert folder["lastRun"]["device"] == "cpu" and folder["indexBytes"] > 0 and folder["uri"] == root.as_uri()
+
+
+def test_status_text_names_the_device_the_model_ran_on(indexed):
+    root, cache, _ = indexed
+    lines = ragls("status", str(root), cache=cache).stdout.splitlines()
+    assert any(line.split() == ["device", "cpu"] for line in lines), lines
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import SAMPLE_FILES, CountingEmbedder
 from ragls.core.embedding import SentenceTransformerEmbedder
-from ragls.core.indexer import IndexCancelled, Indexer
+from ragls.core.indexer import Indexer
 from ragls.core.retrieval import Retriever
+from ragls.core.run import IndexCancelled, RunContext
 from ragls.core.settings import EngineSettings
 
 
@@ -195,29 +198,7 @@ def test_model_change_re_embeds_everything(sample_root, cache_dir, embedder, tmp
     assert len(other.texts) == report.embedded == len(unique_hashes)
 
 
-def test_related_returns_the_function_at_the_line_and_excludes_it(sample_root, cache_dir, embedder):
-    indexer = make_indexer(sample_root, cache_dir, embedder)
-    indexer.index_all()
-    retriever = Retriever(indexer)
-
-    symbol, hits = retriever.related("shop/cart.py", 18, limit=5)  # inside Cart.total_price
-
-    assert symbol is not None and symbol.chunk.name == "Cart.total_price"
-    assert hits and all(hit.id != symbol.id for hit in hits)
-    assert len(hits) == 5
-
-
-def test_related_outside_any_chunk_returns_nothing(sample_root, cache_dir, embedder):
-    indexer = make_indexer(sample_root, cache_dir, embedder)
-    indexer.index_all()
-
-    assert Retriever(indexer).related("shop/cart.py", 500) == (None, [])
-    assert Retriever(indexer).related("no/such/file.py", 1) == (None, [])
-
-
 def test_cancelled_run_keeps_what_was_embedded(sample_root, cache_dir, embedder):
-    import threading
-
     cancel = threading.Event()
     indexer = make_indexer(sample_root, cache_dir, embedder)
 
@@ -226,7 +207,7 @@ def test_cancelled_run_keeps_what_was_embedded(sample_root, cache_dir, embedder)
             cancel.set()
 
     with pytest.raises(IndexCancelled):
-        indexer.index_all(progress=stop_when_embedding, cancel=cancel)
+        indexer.index_all(RunContext(cancel, stop_when_embedding))
     report = make_indexer(sample_root, cache_dir, embedder).index_all()
 
     unique_hashes = {s.chunk.content_hash for s in indexer.store.iter_chunks()}
@@ -278,3 +259,48 @@ def test_deferred_saves_write_the_index_only_when_old_enough(sample_root, cache_
     assert manifest.read_text() != saved
     reopened = make_indexer(sample_root, cache_dir, CountingEmbedder(embedder.inner))
     assert len(reopened.vector_index()) == reopened.store.chunk_count()
+
+
+def test_a_rebuild_forced_onto_the_graph_builder_gives_an_index_stock_hnswlib_searches(tmp_path, cache_dir, embedder, caplog):
+    """The torch graph builder (ragls.core.gpu_graph), reached through the indexer's own rebuild
+    of a lost index, on the CPU: stock hnswlib loads the file and finds what exact search finds."""
+    import os
+
+    import hnswlib
+    import numpy as np
+
+    from ragls.core.indexer import GraphBuild
+    from ragls.core.vector_index import MANIFEST_NAME
+
+    stdlib = Path(os.__file__).parent
+    root = tmp_path / "code"
+    for package in ("logging", "json", "concurrent"):
+        shutil.copytree(stdlib / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    first = make_indexer(root, cache_dir, embedder)
+    first.index_all()
+    first.close()
+    for path in first.cache_dir.glob("index*"):
+        path.unlink()
+
+    rebuilt = Indexer(root, EngineSettings(cache_dir=str(cache_dir)), embedder=embedder, graph_build=GraphBuild("cpu", 0))
+    with caplog.at_level("INFO", logger="ragls.core.indexer"):
+        report = rebuilt.index_all()
+    assert "with the graph builder on cpu" in caplog.text
+    assert report.index_rebuilt and report.embedded == 0 and report.cache_hits == report.chunks > 300
+
+    manifest = json.loads((rebuilt.cache_dir / MANIFEST_NAME).read_text())
+    stock = hnswlib.Index(space="cosine", dim=manifest["dim"])
+    stock.load_index(str(rebuilt.cache_dir / manifest["data_file"]))
+    stock.set_ef(manifest["ef_search"])
+    hashes = rebuilt.store.chunk_hashes()
+    cached = rebuilt.store.cached_vectors(rebuilt.model_id, hashes.values())
+    labels = np.array(sorted(hashes))
+    vectors = np.stack([cached[hashes[i]] for i in labels])
+    rng = np.random.default_rng(0)
+    queries = vectors[rng.choice(len(vectors), 100, replace=False)] + rng.normal(0, 0.05, (100, vectors.shape[1]))
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact = labels[np.argsort(-(queries @ vectors.T), axis=1)[:, :10]]
+    found, _ = stock.knn_query(queries.astype(np.float32), k=10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(), exact.tolist())])
+    assert recall >= 0.99, recall
+    assert stock.element_count == len(labels) == report.chunks

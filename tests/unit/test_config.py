@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragls.config import HoverSettings, OllamaSettings, Settings, load_settings, settings_json
+from ragls.config import HoverSettings, OllamaSettings, Settings, load_settings, settings_from_options, settings_json
+from ragls.core.settings import EngineSettings
 
 
 def test_no_settings_give_the_defaults_silently():
@@ -19,6 +20,7 @@ def test_camel_case_keys_map_to_every_field():
         "cacheDir": "/tmp/cache",
         "ignore": ["*.min.js", "vendor/"],
         "maxFileSize": 2048,
+        "batchSize": 64,
         "debounceMs": 50,
         "ollama": {"host": "http://gpu-box:11434", "model": "llama3"},
         "hover": {"explain": "always"},
@@ -27,22 +29,25 @@ def test_camel_case_keys_map_to_every_field():
 
     assert problems == []
     assert settings == Settings(
-        model="/models/mini",
-        device="cpu",
-        cache_dir="/tmp/cache",
-        ignore=("*.min.js", "vendor/"),
-        max_file_size=2048,
+        engine=EngineSettings(
+            model="/models/mini",
+            device="cpu",
+            cache_dir="/tmp/cache",
+            ignore=("*.min.js", "vendor/"),
+            max_file_size=2048,
+            batch_size=64,
+        ),
         debounce_ms=50,
         ollama=OllamaSettings(host="http://gpu-box:11434", model="llama3"),
         hover=HoverSettings(explain="always"),
     )
     assert settings_json(settings) == raw
-    engine = settings.engine_settings()
-    assert (engine.cache_dir, engine.max_file_size, engine.ignore) == (
-        "/tmp/cache",
-        2048,
-        ("*.min.js", "vendor/"),
-    )
+
+
+def test_the_command_line_fills_the_same_tree_and_leaves_defaults_alone():
+    settings = settings_from_options(model="/m", device=None, max_file_size=5, ignore=["a/"], ollama_host=None, ollama_model="phi")
+    assert settings.engine == EngineSettings(model="/m", max_file_size=5, ignore=("a/",))
+    assert settings.ollama == OllamaSettings(model="phi") and settings.debounce_ms == Settings().debounce_ms
 
 
 @pytest.mark.parametrize(
@@ -72,6 +77,8 @@ def test_camel_case_keys_map_to_every_field():
         ({"ollama": {"host": "localhost:11434"}}, "ragls.ollama.host: expected an http:// or https:// URL"),
         ({"ollama": {"port": 1}}, "ragls.ollama.port: ragls has no such setting; it is ignored"),
         ({"maxFilesize": 10}, "ragls.maxFilesize: ragls has no such setting; it is ignored"),
+        ({"engine": {"model": "x"}}, "ragls.engine: ragls has no such setting; it is ignored"),
+        ({"batchSize": 0}, "ragls.batchSize: expected from 1 to 4096 texts, or null, got 0"),
         ({"debounceMs": -5}, "ragls.debounceMs: expected from 0 to 60000 milliseconds, got -5"),
         ("fast", 'ragls settings must be an object, got the string "fast"; using the defaults'),
     ],
@@ -89,5 +96,5 @@ def test_valid_values_survive_next_to_invalid_ones():
     )
 
     assert len(problems) == 2
-    assert settings.device == "cpu" and settings.max_file_size == Settings().max_file_size
+    assert settings.engine.device == "cpu" and settings.engine.max_file_size == EngineSettings().max_file_size
     assert settings.ollama == OllamaSettings(host=OllamaSettings().host, model="phi")

@@ -2,7 +2,7 @@
 
 import logging
 
-from ragls.lsp.server import ExpectedErrorFilter
+from ragls.lsp.logs import ExpectedErrorFilter
 
 
 def record(msg: str, *args: object, level: int = logging.WARNING) -> logging.LogRecord:

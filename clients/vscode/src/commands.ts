@@ -1,40 +1,26 @@
+// The commands of the extension (palette, context menu, the server's code actions and hover
+// links): search, related code, explain/ask, reindex, pull model, status.
+
 import * as vscode from "vscode";
 import { ProgressType, ResponseError } from "vscode-languageclient/node";
-import type { Ragls } from "./extension";
+import type { Ragls } from "./client";
 import { renderPage, Source, OPEN_SOURCE_COMMAND } from "./common/markdown";
-import { relatedItem, relatedMessage } from "./common/related";
-
-interface LspRange {
-  start: { line: number; character: number };
-  end: { line: number; character: number };
-}
-
-interface Result {
-  uri: string;
-  range: LspRange;
-  selectionRange: LspRange;
-  name: string;
-  kind: string;
-  language: string;
-  score?: number;
-  preview: string;
-}
-
-interface ExplainResult {
-  markdown: string;
-  symbol: Result | null;
-  sources: Result[];
-  model: string;
-  incomplete?: boolean;
-  cached?: boolean;
-}
-
-interface PositionArg {
-  textDocument: { uri: string };
-  position: { line: number; character: number };
-  question?: string;
-  regenerate?: boolean;
-}
+import {
+  ASK_COMMAND,
+  EXPLAIN,
+  EXPLAIN_COMMAND,
+  FIND_RELATED,
+  FIND_RELATED_COMMAND,
+  PULL_MODEL_COMMAND,
+  REINDEX_COMMAND,
+  SEARCH,
+  type ExplainResult,
+  type LspRange,
+  type PositionArg,
+  type RelatedResult,
+  type Result,
+  type SearchResult,
+} from "./protocol";
 
 const toRange = (r: LspRange) => new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character);
 
@@ -67,7 +53,7 @@ function cursorArg(): PositionArg | undefined {
 }
 
 /** The path shown for `uri`: relative to its folder, with the folder's name when there are several. */
-function relative(uri: string): string {
+export function describePath(uri: string): string {
   return vscode.workspace.asRelativePath(vscode.Uri.parse(uri));
 }
 
@@ -108,8 +94,8 @@ export async function semanticSearch(ragls: Ragls, initial = ""): Promise<void> 
     const mine = ++seq;
     pick.busy = true;
     try {
-      const res = await c.sendRequest<{ results: Result[]; partial: boolean }>(
-        "ragls/search",
+      const res = await c.sendRequest<SearchResult>(
+        SEARCH,
         { query, limit: 30 },
         source.token,
       );
@@ -117,7 +103,7 @@ export async function semanticSearch(ragls: Ragls, initial = ""): Promise<void> 
       pick.items = res.results.map((r) => ({
         label: `$(symbol-${r.kind === "method" || r.kind === "constructor" ? "method" : "function"}) ${r.name}`,
         description: `${r.score?.toFixed(2) ?? ""}${res.partial ? " · still indexing" : ""}`,
-        detail: `${relative(r.uri)}:${r.range.start.line + 1} — ${r.preview.split("\n")[0].trim()}`,
+        detail: `${describePath(r.uri)}:${r.range.start.line + 1} — ${r.preview.split("\n")[0].trim()}`,
         alwaysShow: true,
         result: r,
       }));
@@ -149,54 +135,16 @@ export async function semanticSearch(ragls: Ragls, initial = ""): Promise<void> 
 
 // ---------------------------------------------------------------- related
 
-/** The "Related Code" view in the Explorer: the last Find Related results, best first. */
-export class RelatedView implements vscode.TreeDataProvider<Result> {
-  private results: Result[] = [];
-  private readonly changed = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.changed.event;
-  readonly view: vscode.TreeView<Result>;
-
-  constructor(context: vscode.ExtensionContext) {
-    this.view = vscode.window.createTreeView(RELATED_VIEW, { treeDataProvider: this });
-    context.subscriptions.push(this.view, this.changed);
-  }
-
-  async show(symbol: string | undefined, results: Result[]): Promise<void> {
-    this.results = results;
-    this.view.message = relatedMessage(symbol, results.length);
-    this.changed.fire();
-    await vscode.commands.executeCommand("setContext", "ragls.hasRelated", true);
-    await vscode.commands.executeCommand(`${RELATED_VIEW}.focus`);
-  }
-
-  getTreeItem(result: Result): vscode.TreeItem {
-    const shown = relatedItem(result, relative);
-    const item = new vscode.TreeItem(shown.label, vscode.TreeItemCollapsibleState.None);
-    item.description = shown.description;
-    item.iconPath = new vscode.ThemeIcon(shown.icon);
-    item.tooltip = new vscode.MarkdownString().appendCodeblock(shown.preview, result.language);
-    const at = result.selectionRange.start;
-    item.command = { title: "Open", command: OPEN_SOURCE_COMMAND, arguments: [result.uri, at.line, at.character] };
-    return item;
-  }
-
-  getChildren(element?: Result): Result[] {
-    return element ? [] : this.results;
-  }
-}
-
-const RELATED_VIEW = "ragls.related";
-
 export async function findRelated(ragls: Ragls, arg?: PositionArg): Promise<void> {
   const c = client(ragls);
   const where = arg ?? cursorArg();
   if (!c || !where) return;
-  let res: { symbol: Result | null; results: Result[] } | null;
+  let res: RelatedResult | null;
   try {
     res = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: "ragls: finding related code" },
       (_p, token) =>
-        c.sendRequest("ragls/findRelated", { textDocument: where.textDocument, position: where.position, limit: 20 }, token),
+        c.sendRequest<RelatedResult>(FIND_RELATED, { textDocument: where.textDocument, position: where.position, limit: 20 }, token),
     );
   } catch (err) {
     if (!isCancelled(err)) void vscode.window.showErrorMessage(`ragls: ${errorMessage(err)}`);
@@ -248,7 +196,7 @@ export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQue
   let renderTimer: NodeJS.Timeout | undefined;
   const render = () => {
     renderTimer = undefined;
-    if (!disposed) panel.webview.html = renderPage({ title, markdown, status, sources, describe: relative });
+    if (!disposed) panel.webview.html = renderPage({ title, markdown, status, sources, describe: describePath });
   };
   const scheduleRender = () => {
     if (!renderTimer) renderTimer = setTimeout(render, 100);
@@ -279,7 +227,7 @@ export async function explain(ragls: Ragls, arg: PositionArg | undefined, askQue
       { location: vscode.ProgressLocation.Notification, title: question ? "ragls: answering…" : "ragls: explaining…", cancellable: true },
       (_p, notificationToken) => {
         const stop = notificationToken.onCancellationRequested(() => cancel.cancel());
-        return c.sendRequest<ExplainResult>("ragls/explain", params, cancel.token).finally(() => stop.dispose());
+        return c.sendRequest<ExplainResult>(EXPLAIN, params, cancel.token).finally(() => stop.dispose());
       },
     );
     // vscode-languageclient resolves a request cancelled through its token with null.
@@ -308,7 +256,7 @@ async function reindex(ragls: Ragls): Promise<void> {
   const c = client(ragls);
   if (!c) return;
   try {
-    const res = await c.sendRequest<{ roots: string[] }>("workspace/executeCommand", { command: "ragls.reindex", arguments: [] });
+    const res = await c.sendRequest<{ roots: string[] }>("workspace/executeCommand", { command: REINDEX_COMMAND, arguments: [] });
     void vscode.window.showInformationMessage(`ragls: re-checking ${res.roots.length} folder(s) in the background.`);
     void ragls.refreshStatus();
   } catch (err) {
@@ -319,14 +267,14 @@ async function reindex(ragls: Ragls): Promise<void> {
 async function pullModel(ragls: Ragls): Promise<void> {
   const c = client(ragls);
   if (!c) return;
-  const model = vscode.workspace.getConfiguration("ragls").get<string>("ollama.model") || "qwen2.5-coder:7b";
+  // No model named: the server pulls the one it is configured with (ragls.ollama.model or its default).
   try {
     const res = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `ragls: pulling ${model} with Ollama…`, cancellable: true },
+      { location: vscode.ProgressLocation.Notification, title: "ragls: pulling the Ollama model…", cancellable: true },
       (_p, token) =>
         c.sendRequest<{ model: string; status: string }>(
           "workspace/executeCommand",
-          { command: "ragls.pullModel", arguments: [{ model }] },
+          { command: PULL_MODEL_COMMAND, arguments: [] },
           token,
         ),
     );
@@ -345,7 +293,7 @@ async function showStatus(ragls: Ragls): Promise<void> {
   }
   const detail = [
     `State: ${s.state}${s.message ? ` — ${s.message}` : ""}`,
-    `Folders: ${s.roots.map(relative).join(", ") || "none"}`,
+    `Folders: ${s.roots.map(describePath).join(", ") || "none"}`,
     `Files: ${s.files}   Functions/chunks: ${s.chunks}   Pending files: ${s.pendingFiles}`,
     `Embedded by this server: ${s.embeddedChunks}`,
     `Model: ${s.model}${s.device ? ` on ${s.device}` : ""}`,
@@ -367,11 +315,11 @@ export async function handleServerCommand(
 ): Promise<unknown> {
   const arg = Array.isArray(args) && args.length === 1 && typeof args[0] === "object" ? (args[0] as PositionArg) : undefined;
   switch (command) {
-    case "ragls.explain":
+    case EXPLAIN_COMMAND:
       return arg ? explain(ragls, arg, false) : next();
-    case "ragls.ask":
+    case ASK_COMMAND:
       return arg ? explain(ragls, arg, true) : next();
-    case "ragls.findRelated":
+    case FIND_RELATED_COMMAND:
       return arg ? findRelated(ragls, arg) : next();
     default:
       return next();

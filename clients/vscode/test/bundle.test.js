@@ -81,7 +81,7 @@ test("the bundle activates, registers every contributed command and reports a mi
 
 test("activation events cover every language of the document selector", () => {
   const events = pkg.activationEvents.filter((e) => e.startsWith("onLanguage:")).map((e) => e.slice(11));
-  const source = fs.readFileSync(path.join(root, "src", "extension.ts"), "utf8");
+  const source = fs.readFileSync(path.join(root, "src", "client.ts"), "utf8");
   const list = source.match(/LANGUAGES = \[([^\]]*)\]/)[1].match(/"([^"]+)"/g).map((s) => s.slice(1, -1));
   assert.deepEqual(events, list);
 });

@@ -1,34 +1,23 @@
 const test = require("node:test");
 const assert = require("node:assert/strict");
-const { toServerSettings, affectsServer } = require("../out/common/settings.js");
+const { toServerSettings, affectsServer, userValue } = require("../out/common/settings.js");
 
 const getter = (values) => (key) => values[key];
 
-test("defaults of package.json map to the server's defaults, empty strings left out", () => {
+test("only what the user set is sent, empty strings and nulls left out, client keys never", () => {
   const settings = toServerSettings(
-    getter({
-      serverPath: "/usr/bin/ragls",
-      model: "sentence-transformers/all-MiniLM-L6-v2",
-      device: "auto",
-      cacheDir: "",
-      ignore: [],
-      maxFileSize: 1000000,
-      debounceMs: 300,
-      "ollama.host": "",
-      "ollama.model": "qwen2.5-coder:7b",
-      "hover.explain": "cached",
-    }),
+    getter({ serverPath: "/usr/bin/ragls", cacheDir: "", maxFileSize: null, "ollama.host": "", "ollama.model": "phi3" }),
   );
-  assert.deepEqual(settings, {
-    model: "sentence-transformers/all-MiniLM-L6-v2",
-    device: "auto",
-    ignore: [],
-    maxFileSize: 1000000,
-    debounceMs: 300,
-    ollama: { model: "qwen2.5-coder:7b" },
-    hover: { explain: "cached" },
-  });
+  assert.deepEqual(settings, { ollama: { model: "phi3" } });
   assert.equal("serverPath" in settings, false);
+});
+
+test("the user's value is the folder's, else the workspace's, else the user settings'", () => {
+  assert.equal(userValue(undefined), undefined);
+  assert.equal(userValue({ defaultValue: 5 }), undefined);
+  assert.equal(userValue({ globalValue: 1, workspaceValue: 2 }), 2);
+  assert.equal(userValue({ globalValue: 1, workspaceValue: 2, workspaceFolderValue: 3 }), 3);
+  assert.equal(userValue({ globalValue: 0 }), 0);
 });
 
 test("every key is mapped to the protocol's nested shape", () => {

@@ -18,6 +18,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ragls.core.errors import RaglsError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -26,14 +28,25 @@ BUNDLED_MODEL_NAMES = {"all-MiniLM-L6-v2", DEFAULT_MODEL}
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class EmbeddingError(Exception):
+class EmbeddingError(RaglsError):
     """The model cannot be found or loaded, or the device cannot be used."""
 
 
 class Embedder(Protocol):
-    """Anything that turns texts into L2-normalized float32 vectors of a fixed dimension."""
+    """Anything that turns texts into L2-normalized float32 vectors of a fixed dimension.
+
+    `model_id`, `loaded` and `loaded_device` never load the model; the other members may.
+    """
 
     model_id: str
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model is in memory."""
+
+    @property
+    def loaded_device(self) -> str:
+        """Where the model runs ('cpu', 'cuda'), or "" while it is not loaded."""
 
     @property
     def dim(self) -> int:
@@ -42,6 +55,13 @@ class Embedder(Protocol):
     @property
     def device(self) -> str:
         """Where the model runs: 'cpu', 'cuda', ..."""
+
+    @property
+    def batch_size(self) -> int:
+        """Texts per forward pass: callers that report progress embed this many at a time."""
+
+    def load(self) -> None:
+        """Load the model now instead of at the first `embed`."""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for `texts`, shape (len(texts), dim), normalized."""
@@ -141,6 +161,16 @@ class SentenceTransformerEmbedder:
         return self._device
 
     @property
+    def loaded_device(self) -> str:
+        """The torch device the model runs on, or "" while it is not loaded."""
+        return self._device if self.loaded else ""
+
+    @property
+    def batch_size(self) -> int:
+        """Texts per forward pass (the setting, else chosen from the device)."""
+        return self._batch_size or default_batch_size(self.device)
+
+    @property
     def max_seq_length(self) -> int:
         """Word pieces the model reads; longer texts are truncated by its tokenizer."""
         return int(self._load().max_seq_length)
@@ -158,10 +188,9 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch_size = self._batch_size or default_batch_size(self._device)
         vectors = model.encode(
             list(texts),
-            batch_size=batch_size,
+            batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,

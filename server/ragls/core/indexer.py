@@ -5,12 +5,16 @@ chunk ids). Every run ends by making the index match the store: vectors come fro
 cache when the content was embedded before, from the model otherwise. An interrupted run, a lost
 index or a crash therefore costs nothing that was already embedded.
 
+A run gets a `RunContext` from its owner (the server's worker, the CLI): progress goes out
+through it, and cancellation is checked through it between files and between model batches.
+
 All methods are blocking: callers on an event loop run them in a worker thread. Searches may run
 from other threads while an index run is in progress; they see what is indexed so far.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,6 +27,7 @@ import numpy as np
 from ragls.core.chunk import Chunk
 from ragls.core.chunking import chunk_source
 from ragls.core.embedding import Embedder, SentenceTransformerEmbedder
+from ragls.core.run import Progress, RunContext
 from ragls.core.settings import EngineSettings, cache_base
 from ragls.core.store import FileState, Store, StoreCorrupt, StoredChunk, StoreReadOnly
 from ragls.core.vector_index import IndexLoadError, IndexMeta, VectorIndex
@@ -30,24 +35,11 @@ from ragls.core.workspace import SkipReason, SourceFile, WalkOptions, Workspace,
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH = 256  # chunks per model call between progress reports and cache commits
+EMBED_BATCH = 256  # chunks embedded between two commits of the embedding cache
 STORE_NAME = "store.sqlite3"
-
-
-class IndexCancelled(Exception):
-    """An index run was stopped through its cancel event; what was embedded is kept."""
-
-
-@dataclass
-class Progress:
-    """Where an index run is, for progress bars and `$/progress`."""
-
-    phase: str  # "scanning", "parsing", "embedding", "saving"
-    files_done: int = 0
-    files_total: int = 0
-    chunks_done: int = 0
-    chunks_total: int = 0
-    elapsed: float = 0.0
+# Provisional, until measured on a GPU (bench/gpu_graph.py): below this many vectors hnswlib's
+# own insertion is fast enough that a rebuilt index is not worth building on the GPU.
+GPU_BUILD_MIN_ELEMENTS = 50_000
 
 
 @dataclass
@@ -71,8 +63,53 @@ class IndexReport:
         """Plain data for JSON output."""
         return asdict(self)
 
+    def summary(self) -> str:
+        """The run in one line: `40 files, 1200 chunks (3 files changed, 0 removed, 12 chunks
+        embedded, 4 from cache) in 9.5s`."""
+        rate = f", {self.embedded / self.seconds:.1f} chunks/s" if self.embedded and self.seconds else ""
+        return (
+            f"{self.files} files, {self.chunks} chunks ({self.files_changed} files changed, "
+            f"{self.files_removed} removed, {self.embedded} chunks embedded, {self.cache_hits} from cache"
+            f"{rate}) in {self.seconds:.1f}s"
+        )
 
-ProgressCallback = Callable[[Progress], None]
+
+@dataclass(frozen=True)
+class GraphBuild:
+    """When a rebuilt vector index is built by ragls.core.gpu_graph (torch exact k-NN and HNSW's
+    neighbour selection) instead of hnswlib's one-by-one insertion: from `min_elements` vectors,
+    on `device` ("cuda", "auto" = CUDA when torch sees one, "cpu" to force it; None: never)."""
+
+    device: str | None = "auto"
+    min_elements: int = GPU_BUILD_MIN_ELEMENTS
+
+    @classmethod
+    def for_settings(cls, settings: EngineSettings) -> GraphBuild:
+        """Builds on the device the settings ask for; never when they ask for the CPU."""
+        return cls(None if settings.device == "cpu" else settings.device)
+
+    def device_for(self, count: int) -> str | None:
+        """The torch device to build an index of `count` vectors on, or None for hnswlib."""
+        if self.device is None or count < self.min_elements:
+            return None
+        if self.device == "cpu":
+            return "cpu"
+        from ragls.core.gpu_graph import should_build_on_gpu
+
+        return "cuda" if should_build_on_gpu(count, self.device) else None
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What is in a root's index, read without the model."""
+
+    root: Path
+    cache_dir: Path
+    files: int
+    chunks: int
+    index_bytes: int
+    cached_vectors: int
+    last_run: dict | None  # the last full run's report, device and time, as recorded
 
 
 class Indexer:
@@ -84,8 +121,12 @@ class Indexer:
         settings: EngineSettings | None = None,
         embedder: Embedder | None = None,
         create: bool = True,
+        graph_build: GraphBuild | None = None,
     ):
-        """Open the index of `root`; with `create` False, StoreMissing when there is none yet."""
+        """Open the index of `root`; with `create` False, StoreMissing when there is none yet.
+
+        `embedder` embeds the chunks (the services pass their shared model's background view).
+        """
         self.settings = settings or EngineSettings()
         self.workspace = Workspace(
             Path(root),
@@ -98,10 +139,14 @@ class Indexer:
         self.embedder = embedder or SentenceTransformerEmbedder(
             self.settings.model, self.settings.device, self.settings.batch_size
         )
+        self.graph_build = graph_build or GraphBuild.for_settings(self.settings)
         self.embedded_by_this_process = 0
         self._index: VectorIndex | None = None
         self._dirty_since: float | None = None  # when the index first changed since its last save
         self._index_rebuilt = False
+        self._rebuilt_from_cache = 0  # vectors a rebuild took from the cache, for the next report
+        # Guards the store/index pair while a file's chunks change, so that a search never sees
+        # a chunk that is in one and not yet (or no longer) in the other; and the index object.
         self._lock = threading.RLock()
 
     @property
@@ -121,83 +166,27 @@ class Indexer:
             self.store.close()
 
     # public runs --------------------------------------------------------------------------
-    def index_all(
-        self, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
-    ) -> IndexReport:
+    def index_all(self, run: RunContext | None = None) -> IndexReport:
         """Bring the whole root up to date: new and changed files in, deleted files out.
 
         A store found damaged on the way is set aside and the run starts over on a new one.
         """
-        return self._recovering(lambda: self._index_all(progress, cancel))
+        run = run or RunContext()
+        report = self._recovering(lambda: self._index_all(run))
+        self._record_last_run(report)
+        return report
 
-    def update_files(self, paths: Iterable[Path | str], save: bool = True) -> IndexReport:
+    def update_files(self, paths: Iterable[Path | str], run: RunContext | None = None, save: bool = True) -> IndexReport:
         """Re-read just these files: changed functions are embedded, deleted files leave the index.
 
         Paths may be absolute or root-relative. A path that is now ignored, binary, too large or
         gone is removed from the index. A damaged store is rebuilt with a full run.
         """
-        paths = list(paths)
+        paths, run = list(paths), run or RunContext()
         try:
-            return self._recovering(lambda: self._update_files(paths, save), retry=False)
+            return self._recovering(lambda: self._update_files(paths, run, save), retry=False)
         except StoreCorrupt:
-            return self.index_all()
-
-    def _recovering(self, run: Callable[[], IndexReport], retry: bool = True) -> IndexReport:
-        if self.read_only:
-            raise StoreReadOnly(f"cache directory is read-only: {self.cache_dir} (search works, indexing cannot)")
-        try:
-            report = run()
-        except StoreCorrupt as exc:
-            self._set_store_aside(exc)
-            if not retry:
-                raise
-            report = run()
-        report.notices, self.notices = self.notices + report.notices, []
-        return report
-
-    def _index_all(self, progress: ProgressCallback | None, cancel: threading.Event | None) -> IndexReport:
-        started = time.monotonic()
-        report = IndexReport()
-        emit = _progress_emitter(progress, started)
-        emit(Progress("scanning"))
-        files = list(self.workspace.files())
-        known = self.store.file_states()
-        found = {file.rel for file in files}
-        for rel in sorted(known.keys() - found):
-            report.chunks_removed += self._forget_file(rel)
-            report.files_removed += 1
-        changed = [file for file in files if _changed(file, known.get(file.rel))]
-        for done, file in enumerate(changed, start=1):
-            _check_cancel(cancel)
-            added, removed = self._reindex_file(file)
-            report.chunks_added += added
-            report.chunks_removed += removed
-            emit(Progress("parsing", files_done=done, files_total=len(changed)))
-        report.files_changed = len(changed)
-        self._sync_vectors(report, emit, cancel)
-        self.store.prune_vectors(self.model_id)
-        self._finish(report, started, emit)
-        report.skipped = {reason.value: count for reason, count in self.workspace.skipped().items()}
-        return report
-
-    def _update_files(self, paths: list[Path | str], save: bool) -> IndexReport:
-        started = time.monotonic()
-        report = IndexReport()
-        for path in self._expand_folders(paths):
-            verdict = self.workspace.classify(Path(path))
-            if isinstance(verdict, SourceFile):
-                added, removed = self._reindex_file(verdict)
-                report.files_changed += 1
-                report.chunks_added += added
-                report.chunks_removed += removed
-                continue
-            rel = root_relative(self.root, path)
-            if rel is not None and self.store.file_state(rel) is not None:
-                report.chunks_removed += self._forget_file(rel)
-                report.files_removed += 1
-        self._sync_vectors(report, _progress_emitter(None, started), None)
-        self._finish(report, started, _progress_emitter(None, started), save=save)
-        return report
+            return self.index_all(run)
 
     def save_index(self, older_than: float = 0.0) -> None:
         """Write the vector index to disk if it changed since the last save.
@@ -213,11 +202,6 @@ class Indexer:
                 self._index.save(self.cache_dir)
                 self._dirty_since = None
 
-    def _mark_dirty(self) -> None:
-        if self._dirty_since is None:
-            self._dirty_since = time.monotonic()
-
-    # queries used by retrieval ------------------------------------------------------------
     def vector_index(self) -> VectorIndex:
         """The loaded vector index (loaded, or rebuilt from the cache, on first use)."""
         with self._lock:
@@ -225,28 +209,75 @@ class Indexer:
                 self._index = self._open_index()
             return self._index
 
+    def info(self) -> IndexInfo:
+        """Counts and where things are, without loading the model."""
+        last_run = self.store.get_meta("last_run")
+        return IndexInfo(
+            root=self.root,
+            cache_dir=self.cache_dir,
+            files=self.store.file_count(),
+            chunks=self.store.chunk_count(),
+            index_bytes=sum(path.stat().st_size for path in self.cache_dir.glob("index-*.hnsw")),
+            cached_vectors=self.store.cached_vector_count(self.model_id),
+            last_run=json.loads(last_run) if last_run else None,
+        )
 
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed texts that are not chunks (queries, unsaved editor text)."""
-        return self.embedder.embed(texts)
+    # runs ---------------------------------------------------------------------------------
+    def _recovering(self, work: Callable[[], IndexReport], retry: bool = True) -> IndexReport:
+        if self.read_only:
+            raise StoreReadOnly(f"cache directory is read-only: {self.cache_dir} (search works, indexing cannot)")
+        try:
+            report = work()
+        except StoreCorrupt as exc:
+            self._set_store_aside(exc)
+            if not retry:
+                raise
+            report = work()
+        report.notices, self.notices = self.notices + report.notices, []
+        return report
 
-    def status(self) -> dict:
-        """Counts and settings of this root, without loading the model."""
-        index_files = sorted(self.cache_dir.glob("index-*.hnsw"))
-        return {
-            "root": str(self.root),
-            "cache_dir": str(self.cache_dir),
-            "files": self.store.file_count(),
-            "chunks": self.store.chunk_count(),
-            "model": self.model_id,
-            "device": getattr(self.embedder, "device", "") if _is_loaded(self.embedder)
-            else self.settings.device,
-            "index_bytes": sum(path.stat().st_size for path in index_files),
-            "cached_vectors": self.store.cached_vector_count(self.model_id),
-            "embedded_by_this_process": self.embedded_by_this_process,
-        }
+    def _index_all(self, run: RunContext) -> IndexReport:
+        started = time.monotonic()
+        report = IndexReport()
+        run.report(Progress("scanning"))
+        files = list(self.workspace.files())
+        known = self.store.file_states()
+        found = {file.rel for file in files}
+        for rel in sorted(known.keys() - found):
+            report.chunks_removed += self._forget_file(rel)
+            report.files_removed += 1
+        changed = [file for file in files if _changed(file, known.get(file.rel))]
+        for done, file in enumerate(changed, start=1):
+            run.check()
+            self._reindex_file(file, report)
+            run.report(Progress("parsing", files_done=done, files_total=len(changed)))
+        report.files_changed = len(changed)
+        self._sync_vectors(report, run)
+        self.store.prune_vectors(self.model_id)
+        self._finish(report, started, run)
+        report.skipped = {reason.value: count for reason, count in self.workspace.skipped().items()}
+        return report
 
-    # internals ----------------------------------------------------------------------------
+    def _update_files(self, paths: list[Path | str], run: RunContext, save: bool) -> IndexReport:
+        started = time.monotonic()
+        report = IndexReport()
+        expanded = self._expand_folders(paths)
+        for done, path in enumerate(expanded, start=1):
+            run.check()
+            verdict = self.workspace.classify(Path(path))
+            if isinstance(verdict, SourceFile):
+                self._reindex_file(verdict, report)
+                report.files_changed += 1
+            else:
+                rel = root_relative(self.root, path)
+                if rel is not None and self.store.file_state(rel) is not None:
+                    report.chunks_removed += self._forget_file(rel)
+                    report.files_removed += 1
+            run.report(Progress("parsing", files_done=done, files_total=len(expanded)))
+        self._sync_vectors(report, run)
+        self._finish(report, started, run, save=save)
+        return report
+
     def _expand_folders(self, paths: Iterable[Path | str]) -> list[Path]:
         """Paths to files; a folder (existing or deleted) stands for every file under it.
 
@@ -258,7 +289,7 @@ class Indexer:
         for path in map(Path, paths):
             absolute = path if path.is_absolute() else self.root / path
             rel = root_relative(self.root, absolute)
-            if rel is None or absolute.is_file() or rel == ".":
+            if rel is None or absolute.is_file() or rel == "":
                 expanded.append(absolute)
                 continue
             known = self.store.paths_under(rel)
@@ -276,11 +307,13 @@ class Indexer:
             self._delete_from_index(ids)
         return len(ids)
 
-    def _reindex_file(self, file: SourceFile) -> tuple[int, int]:
-        """Re-chunk one file and record the difference; returns (chunks added, removed)."""
+    def _reindex_file(self, file: SourceFile, report: IndexReport) -> None:
+        """Re-chunk one file and record the difference in the store and the report."""
         source = self.workspace.read(file)
         if isinstance(source, SkipReason):
-            return 0, self._forget_file(file.rel) if self.store.file_state(file.rel) else 0
+            if self.store.file_state(file.rel):
+                report.chunks_removed += self._forget_file(file.rel)
+            return
         chunks = chunk_source(file.rel, source, file.language)
         with self._lock:
             old = self.store.chunks_of_file(file.rel)
@@ -288,12 +321,35 @@ class Indexer:
             state = FileState(file.rel, file.language, file.size, file.mtime_ns)
             self.store.replace_file(state, keep, add, drop)
             self._delete_from_index(drop)
-        return len(add), len(drop)
+        report.chunks_added += len(add)
+        report.chunks_removed += len(drop)
 
+    def _finish(self, report: IndexReport, started: float, run: RunContext, save: bool = True) -> None:
+        if save:
+            run.report(Progress("saving"))
+            self.save_index()
+        report.files = self.store.file_count()
+        report.chunks = self.store.chunk_count()
+        report.index_rebuilt = self._index_rebuilt
+        report.seconds = round(time.monotonic() - started, 3)
+
+    def _record_last_run(self, report: IndexReport) -> None:
+        """Remember the run for `ragls status`; a run that embedded nothing never loaded the
+        model, so the device of the last run that did is kept."""
+        previous = json.loads(self.store.get_meta("last_run") or "{}")
+        device = self.embedder.loaded_device or previous.get("device") or ""
+        summary = {**report.as_dict(), "device": device, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        self.store.set_meta("last_run", json.dumps(summary))
+
+    # vectors ------------------------------------------------------------------------------
     def _delete_from_index(self, ids: list[int]) -> None:
         if ids and self._index is not None:
             self._index.delete(ids)
             self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        if self._dirty_since is None:
+            self._dirty_since = time.monotonic()
 
     def _open_index(self) -> VectorIndex:
         meta = IndexMeta(model_id=self.model_id, dim=self._dim(), store_id=self.store.store_id)
@@ -303,14 +359,28 @@ class Indexer:
             log.info("building a new vector index (%s)", exc)
             self._index_rebuilt = True
             self._mark_dirty()
-            index = VectorIndex.create(meta, capacity=max(1024, self.store.chunk_count()))
-            if self.read_only:  # no run will fill it: take what the cache has, in memory
-                hashes = self.store.chunk_hashes()
-                cached = self.store.cached_vectors(self.model_id, hashes.values())
-                vectors = {i: cached[h] for i, h in hashes.items() if h in cached}
-                if vectors:
-                    index.add(list(vectors), np.stack(list(vectors.values())))
+            return self._rebuild_index(meta)
+
+    def _rebuild_index(self, meta: IndexMeta) -> VectorIndex:
+        """A new index of every chunk whose vector is cached (no model needed); the run's sync
+        embeds the rest. Large rebuilds on a GPU use ragls.core.gpu_graph (see GraphBuild)."""
+        hashes = self.store.chunk_hashes()
+        cached = self.store.cached_vectors(self.model_id, hashes.values())
+        labels = [chunk_id for chunk_id, digest in hashes.items() if digest in cached]
+        vectors = np.stack([cached[hashes[i]] for i in labels]) if labels else np.zeros((0, meta.dim), np.float32)
+        self._rebuilt_from_cache = len(labels)
+        device = None if self.read_only else self.graph_build.device_for(len(labels))
+        if device is not None:
+            from ragls.core.gpu_graph import build_vector_index
+
+            log.info("building the vector index of %d chunks with the graph builder on %s", len(labels), device)
+            index, _ = build_vector_index(self.cache_dir, meta, np.asarray(labels), vectors, device=device)
+            self._dirty_since = None  # saved by the builder
             return index
+        index = VectorIndex.create(meta, capacity=max(1024, self.store.chunk_count()))
+        if labels:
+            index.add(labels, vectors)
+        return index
 
     def _dim(self) -> int:
         """The model's vector length, remembered so that opening an index needs no model."""
@@ -322,6 +392,64 @@ class Indexer:
                 self.store.set_meta(key, known)
         return int(known)
 
+    def _sync_vectors(self, report: IndexReport, run: RunContext) -> None:
+        """Make the index hold exactly one vector per stored chunk."""
+        index = self.vector_index()
+        report.cache_hits += self._rebuilt_from_cache
+        self._rebuilt_from_cache = 0
+        with self._lock:
+            ids = self.store.chunk_ids()
+            labels = index.labels()
+            self._delete_from_index(sorted(labels - ids))
+            missing = self.store.chunk_hashes(ids - labels)
+        if not missing:
+            return
+        cached = self.store.cached_vectors(self.model_id, missing.values())
+        self._add_vectors({i: cached[h] for i, h in missing.items() if h in cached})
+        report.cache_hits += sum(1 for h in missing.values() if h in cached)
+        self._embed_missing({i: h for i, h in missing.items() if h not in cached}, report, run)
+
+    def _embed_missing(self, to_embed: dict[int, str], report: IndexReport, run: RunContext) -> None:
+        """Embed chunks by unique content, longest first so batches pad little."""
+        if not to_embed:
+            return
+        stored = self.store.chunks_by_ids(sorted(to_embed))
+        text_by_hash = {s.chunk.content_hash: s.chunk.embed_text for s in stored.values()}
+        ordered = sorted(text_by_hash, key=lambda h: len(text_by_hash[h]), reverse=True)
+        ids_by_hash: dict[str, list[int]] = {}
+        for chunk_id, digest in to_embed.items():
+            ids_by_hash.setdefault(digest, []).append(chunk_id)
+        run.report(Progress("embedding", chunks_total=len(ordered)))
+        for start in range(0, len(ordered), EMBED_BATCH):
+            batch = ordered[start : start + EMBED_BATCH]
+            vectors = self._embed_in_slices([text_by_hash[h] for h in batch], run, start, len(ordered))
+            by_hash = dict(zip(batch, vectors))
+            self.store.cache_vectors(self.model_id, by_hash)
+            self._add_vectors({i: by_hash[h] for h in batch for i in ids_by_hash[h]})
+            report.embedded += len(batch)
+            self.embedded_by_this_process += len(batch)
+
+    def _embed_in_slices(self, texts: list[str], run: RunContext, done: int, total: int) -> np.ndarray:
+        """One model batch at a time, checking for cancellation before each and reporting after."""
+        size = self.embedder.batch_size
+        parts = []
+        for start in range(0, len(texts), size):
+            run.check()
+            parts.append(self.embedder.embed(texts[start : start + size]))
+            run.report(Progress("embedding", chunks_done=done + start + len(parts[-1]), chunks_total=total))
+        return np.concatenate(parts)
+
+    def _add_vectors(self, vectors: dict[int, np.ndarray]) -> None:
+        if not vectors:
+            return
+        with self._lock:
+            live = self.store.existing_ids(vectors)  # a chunk may have been dropped while we embedded
+            labels = [i for i in vectors if i in live]
+            if labels:
+                self.vector_index().add(labels, np.stack([vectors[i] for i in labels]))
+                self._mark_dirty()
+
+    # the store ----------------------------------------------------------------------------
     def _open_store(self, create: bool) -> Store:
         path = self.cache_dir / STORE_NAME
         try:
@@ -353,74 +481,6 @@ class Indexer:
         log.warning("%s", notice)
         self.notices.append(notice)
 
-    def _sync_vectors(
-        self, report: IndexReport, emit: ProgressCallback, cancel: threading.Event | None
-    ) -> None:
-        """Make the index hold exactly one vector per stored chunk."""
-        index = self.vector_index()
-        with self._lock:
-            ids = self.store.chunk_ids()
-            labels = index.labels()
-            stale = sorted(labels - ids)
-            self._delete_from_index(stale)
-            missing = self.store.chunk_hashes(ids - labels)
-        if not missing:
-            return
-        cached = self.store.cached_vectors(self.model_id, missing.values())
-        self._add_vectors({i: cached[h] for i, h in missing.items() if h in cached})
-        report.cache_hits += sum(1 for h in missing.values() if h in cached)
-        to_embed = {i: h for i, h in missing.items() if h not in cached}
-        self._embed_missing(to_embed, report, emit, cancel)
-
-    def _embed_missing(
-        self,
-        to_embed: dict[int, str],
-        report: IndexReport,
-        emit: ProgressCallback,
-        cancel: threading.Event | None,
-    ) -> None:
-        """Embed chunks by unique content, longest first so batches pad little."""
-        if not to_embed:
-            return
-        stored = self.store.chunks_by_ids(sorted(to_embed))
-        text_by_hash = {s.chunk.content_hash: s.chunk.embed_text for s in stored.values()}
-        ordered = sorted(text_by_hash, key=lambda h: len(text_by_hash[h]), reverse=True)
-        ids_by_hash: dict[str, list[int]] = {}
-        for chunk_id, digest in to_embed.items():
-            ids_by_hash.setdefault(digest, []).append(chunk_id)
-        emit(Progress("embedding", chunks_total=len(ordered)))
-        for start in range(0, len(ordered), EMBED_BATCH):
-            _check_cancel(cancel)
-            batch = ordered[start : start + EMBED_BATCH]
-            vectors = self.embedder.embed([text_by_hash[h] for h in batch])
-            by_hash = dict(zip(batch, vectors))
-            self.store.cache_vectors(self.model_id, by_hash)
-            self._add_vectors({i: by_hash[h] for h in batch for i in ids_by_hash[h]})
-            report.embedded += len(batch)
-            self.embedded_by_this_process += len(batch)
-            emit(Progress("embedding", chunks_done=start + len(batch), chunks_total=len(ordered)))
-
-    def _add_vectors(self, vectors: dict[int, np.ndarray]) -> None:
-        if not vectors:
-            return
-        with self._lock:
-            live = self.store.existing_ids(vectors)  # a chunk may have been dropped while we embedded
-            labels = [i for i in vectors if i in live]
-            if labels:
-                self.vector_index().add(labels, np.stack([vectors[i] for i in labels]))
-                self._mark_dirty()
-
-    def _finish(
-        self, report: IndexReport, started: float, emit: ProgressCallback, save: bool = True
-    ) -> None:
-        if save:
-            emit(Progress("saving"))
-            self.save_index()
-        report.files = self.store.file_count()
-        report.chunks = self.store.chunk_count()
-        report.index_rebuilt = self._index_rebuilt
-        report.seconds = round(time.monotonic() - started, 3)
-
 
 def _diff_chunks(
     old: list[StoredChunk], new: list[Chunk]
@@ -448,22 +508,3 @@ def _changed(file: SourceFile, known: FileState | None) -> bool:
     if known is None:
         return True
     return (known.size, known.mtime_ns, known.language) != (file.size, file.mtime_ns, file.language)
-
-
-def _check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise IndexCancelled("indexing was cancelled")
-
-
-def _is_loaded(embedder: Embedder) -> bool:
-    return bool(getattr(embedder, "loaded", True))
-
-
-def _progress_emitter(callback: ProgressCallback | None, started: float) -> ProgressCallback:
-    def emit(progress: Progress) -> None:
-        if callback is not None:
-            progress.elapsed = time.monotonic() - started
-            callback(progress)
-
-    return emit
-

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ragls.core.errors import RaglsError
+
 DEFAULT_HOST = "http://127.0.0.1:11434"
 DEFAULT_MODEL = "qwen2.5-coder:7b"
 FALLBACK_CONTEXT_LENGTH = 4096  # what Ollama itself gives a model that says nothing
@@ -22,7 +24,7 @@ CONNECT_TIMEOUT = 3.0  # seconds; a local server answers in milliseconds
 READ_TIMEOUT = 120.0  # seconds without a byte (the first token may wait for the model to load)
 
 
-class LLMError(Exception):
+class LLMError(RaglsError):
     """The LLM cannot answer; the message tells the user why and what to do."""
 
 
@@ -73,6 +75,7 @@ class LLM(Protocol):
     """What ragls needs from a chat model."""
 
     model: str
+    host: str
 
     def stream_chat(self, messages: list[dict], options: dict | None = None) -> AsyncIterator[str]:
         """The answer to `messages` as text deltas, in order."""
@@ -82,6 +85,11 @@ class LLM(Protocol):
 
     def pull(self, model: str | None = None) -> AsyncIterator[PullProgress]:
         """Download a model (this one by default), reporting progress."""
+
+
+def ollama_llm(host: str, model: str) -> LLM:
+    """The LLM backend for these settings: a model on an Ollama server."""
+    return OllamaLLM(model, host)
 
 
 def default_host() -> str:

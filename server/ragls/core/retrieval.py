@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragls.core.chunk import MODULE, WINDOW, Chunk
+from ragls.core.embedding import Embedder
+from ragls.core.errors import RaglsError
 from ragls.core.indexer import Indexer
-from ragls.core.store import StoredChunk
 
 RANKINGS = ("dense", "lexical", "hybrid")
 DEFAULT_RANKING = "hybrid"
@@ -29,7 +30,7 @@ CANDIDATES = 50  # how deep each ranking is read before fusion
 MAX_QUERY_CHARS = 10_000
 
 
-class QueryError(ValueError):
+class QueryError(RaglsError, ValueError):
     """A query that cannot be answered: empty text, unknown ranking, bad limit."""
 
 
@@ -47,12 +48,17 @@ class Hit:
 
 
 class Retriever:
-    """Answers search and related queries from an `Indexer`'s store and vector index."""
+    """Answers search and related queries from an `Indexer`'s store and vector index.
 
-    def __init__(self, indexer: Indexer, ranking: str = DEFAULT_RANKING):
+    Queries are embedded with `embedder` (the indexer's own by default; the services pass their
+    shared model, whose queries go before index work).
+    """
+
+    def __init__(self, indexer: Indexer, ranking: str = DEFAULT_RANKING, embedder: Embedder | None = None):
         _check_ranking(ranking)
         self.indexer = indexer
         self.ranking = ranking
+        self.embedder = embedder or indexer.embedder
 
     def search(
         self,
@@ -83,24 +89,7 @@ class Retriever:
 
     def embed_query(self, query: str) -> np.ndarray:
         """The embedding of a query text."""
-        return self.indexer.embed_texts([query])[0]
-
-    def chunk_at(self, path: str, line: int) -> StoredChunk | None:
-        """The innermost function containing 0-based `line` of root-relative `path`.
-
-        Falls back to the module or window chunk holding that line when no function does.
-        """
-        stored = self.indexer.store.chunks_of_file(path)
-        found = enclosing_chunk([s.chunk for s in stored], line)
-        return next((s for s in stored if s.chunk is found), None)
-
-    def related(self, path: str, line: int, limit: int = 10) -> tuple[StoredChunk | None, list[Hit]]:
-        """The chunk at a line and the other chunks most similar to it."""
-        check_limit(limit)
-        stored = self.chunk_at(path, line)
-        if stored is None:
-            return None, []
-        return stored, self.related_to(stored.chunk, limit, exclude={stored.id})
+        return self.embedder.embed([query])[0]
 
     def related_to(self, chunk: Chunk, limit: int = 10, exclude: set[int] | None = None) -> list[Hit]:
         """The chunks most similar to `chunk`, which may be unsaved text not in the index."""
@@ -108,7 +97,7 @@ class Retriever:
         cached = self.indexer.store.cached_vectors(self.indexer.model_id, [chunk.content_hash])
         vector = cached.get(chunk.content_hash)
         if vector is None:
-            vector = self.indexer.embed_texts([chunk.embed_text])[0]
+            vector = self.embedder.embed([chunk.embed_text])[0]
         return self._hits(self._dense(vector, limit, exclude or set()))
 
     def _dense(self, vector: np.ndarray, limit: int, exclude: set[int] | None = None) -> list[tuple[int, float]]:

@@ -7,18 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragls.core.embedding import DEFAULT_MODEL
+from ragls.core.workspace import DEFAULT_MAX_FILE_SIZE
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """What the indexing engine can be told; every field has a working default."""
+    """What the indexing engine can be told; every field has a working default, written here
+    once (the server's settings and the CLI's options nest this object, they do not copy it)."""
 
     model: str = DEFAULT_MODEL
     device: str = "auto"
     cache_dir: str | None = None  # base folder; each root gets a subfolder. None: XDG cache
-    max_file_size: int = 1_000_000
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger files are not indexed
     ignore: tuple[str, ...] = field(default_factory=tuple)
-    batch_size: int | None = None  # None: chosen from the device
+    batch_size: int | None = None  # texts per forward pass; None: chosen from the device
 
 
 def cache_base(settings: EngineSettings) -> Path:

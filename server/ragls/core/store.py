@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ragls.core.chunk import MODULE, WINDOW, Chunk, Span
+from ragls.core.errors import RaglsError
 
 SCHEMA_VERSION = 1
 
@@ -68,7 +69,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[^\W\d_]+", re.UNICODE)
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_]+", re.UNICODE)
 
 
-class StoreError(Exception):
+class StoreError(RaglsError):
     """The store cannot be used; the message says why (and what to do)."""
 
 

@@ -119,11 +119,15 @@ _GENERATED_LINE = re.compile(
 )
 
 
+DEFAULT_MAX_FILE_SIZE = 1_000_000  # bytes; larger files are not indexed (setting maxFileSize)
+MAX_FILE_SIZE_LIMIT = 1_000_000_000  # the largest maxFileSize a user may set
+
+
 @dataclass(frozen=True)
 class WalkOptions:
     """What the walk indexes; every field has a default suitable for most workspaces."""
 
-    max_file_size: int = 1_000_000
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
     ignore: tuple[str, ...] = ()
     secret_globs: tuple[str, ...] = DEFAULT_SECRET_GLOBS
     # Lines longer than this (in bytes) count as minified or generated data; a file is skipped
@@ -498,10 +502,6 @@ class Workspace:
         PermissionError (before anything is yielded) when the root itself cannot be listed: an
         unreadable folder must not look like an empty one.
         """
-        try:
-            os.scandir(self._root_str).close()
-        except OSError as exc:
-            raise PermissionError(exc.errno, f"cannot read the folder {self.root}: {exc.strerror}") from None
         self._skipped = Counter()
         self._claims = _Claims()
         session = _Pass(self._new_rules(), self._claims, claims_may_be_stale=False)
@@ -545,7 +545,9 @@ class Workspace:
         try:
             with os.scandir(path) as listing:
                 entries = sorted(listing, key=lambda entry: entry.name)
-        except OSError:
+        except OSError as exc:
+            if not rel:  # the root itself: an unreadable folder must not look like an empty one
+                raise PermissionError(exc.errno, f"cannot read the folder {self.root}: {exc.strerror}") from None
             self._skipped[SkipReason.UNREADABLE] += 1
             return
         for entry in entries:

@@ -14,9 +14,8 @@ from typing import Any
 
 from lsprotocol import types
 
-from ragls.config import SECTION
-from ragls.lsp.documents import send_registration
-from ragls.lsp.server import RaglsServer
+from ragls.config import SECTION, load_settings
+from ragls.lsp.base import RaglsServer
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +23,14 @@ REGISTRATION_ID = "ragls-configuration"
 
 
 def register(server: RaglsServer) -> None:
-    """Register workspace/didChangeConfiguration."""
+    """Register workspace/didChangeConfiguration, and its registration at start-up."""
+    server.on_initialized.append(register_for_changes)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: RaglsServer, params: types.DidChangeConfigurationParams) -> None:
         raw = await _pull(ls) if _can_pull(ls) else _pushed(params.settings)
         if raw is not None:
-            ls.apply_settings(raw)
+            apply_settings(ls, raw)
 
 
 def register_for_changes(server: RaglsServer) -> None:
@@ -39,12 +39,23 @@ def register_for_changes(server: RaglsServer) -> None:
     change = capabilities.did_change_configuration if capabilities else None
     if change and change.dynamic_registration:
         options = types.DidChangeConfigurationRegistrationOptions(section=SECTION)
-        send_registration(
-            server,
+        server.register_in_background(
             types.Registration(
                 id=REGISTRATION_ID, method=types.WORKSPACE_DID_CHANGE_CONFIGURATION, register_options=options
-            ),
+            )
         )
+
+
+def apply_settings(ls: RaglsServer, raw: Any) -> None:
+    """Take new settings from the client: report invalid values, reconfigure the services."""
+    ls.settings, problems = load_settings(raw)
+    for problem in problems:
+        ls.show_message(problem)
+    if ls.engine is not None:
+        ls.engine.set_debounce(ls.settings.debounce_ms / 1000)
+        ls.engine.reconfigure(ls.settings.engine)
+    if ls.explainer is not None:
+        ls.explainer.configure(ls.settings.ollama.host, ls.settings.ollama.model)
 
 
 def _can_pull(server: RaglsServer) -> bool:

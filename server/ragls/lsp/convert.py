@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 from pygls.workspace import Workspace
 
-from ragls.services.engine import Found
+from ragls.services.queries import Found
 from ragls.services.results import result_json
 
 DEFAULT_LIMIT = 10

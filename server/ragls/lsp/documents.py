@@ -12,20 +12,17 @@
 
 from __future__ import annotations
 
-import logging
-
 from lsprotocol import types
 
 from ragls.lsp.convert import file_path
-from ragls.lsp.server import RaglsServer
-
-log = logging.getLogger(__name__)
+from ragls.lsp.base import RaglsServer
 
 WATCHER_ID = "ragls-watched-files"
 
 
 def register(server: RaglsServer) -> None:
-    """Register the document and workspace notifications."""
+    """Register the document and workspace notifications, and the file watcher at start-up."""
+    server.on_initialized.append(register_file_watcher)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: RaglsServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -76,18 +73,4 @@ def register_file_watcher(server: RaglsServer) -> None:
     registration = types.Registration(
         id=WATCHER_ID, method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
     )
-    send_registration(server, registration)
-
-
-def send_registration(server: RaglsServer, registration: types.Registration) -> None:
-    """client/registerCapability in the background; a refusal is only logged."""
-
-    async def register_now() -> None:
-        try:
-            await server.client_register_capability_async(
-                types.RegistrationParams(registrations=[registration])
-            )
-        except Exception as exc:  # the client may not support it after all
-            log.info("the client did not register %s: %s", registration.method, exc)
-
-    server.spawn(register_now())
+    server.register_in_background(registration)

@@ -23,9 +23,7 @@ from typing import Any
 from lsprotocol import types
 
 from ragls.core.chunk import MODULE, WINDOW
-from ragls.core.llm import LLMError
-from ragls.core.retrieval import QueryError
-from ragls.core.store import StoreError
+from ragls.lsp.base import RaglsServer, answering_errors
 from ragls.lsp.convert import (
     RequestFailed,
     check_position,
@@ -37,8 +35,6 @@ from ragls.lsp.convert import (
     result,
     uri_param,
 )
-from ragls.lsp.server import RaglsServer
-from ragls.services.engine import EngineError, InvalidRequest
 from ragls.services.explain import Explanation
 
 EXPLAIN = "ragls/explain"
@@ -97,11 +93,10 @@ async def explain(ls: RaglsServer, params: dict) -> dict:
 
     _work_done(ls, work_token, {"kind": "begin", "title": f"ragls: asking {explainer.model}", "cancellable": True})
     try:
-        explanation = await explainer.explain(path_of(uri), text, line, question, send_delta, regenerate)
-    except (QueryError, InvalidRequest) as exc:
-        raise invalid_params(str(exc)) from None
-    except (LLMError, EngineError, StoreError) as exc:
-        message = f"ragls: {exc}"
+        with answering_errors():
+            explanation = await explainer.explain(path_of(uri), text, line, question, send_delta, regenerate)
+    except RequestFailed as exc:
+        message = f"ragls: {exc.message}"
         ls.show_message_once(message, types.MessageType.Error)
         raise RequestFailed(message=message) from None
     finally:
@@ -140,14 +135,15 @@ async def pull_model(ls: RaglsServer, model: str | None) -> dict:
         )
     outcome = "failed"
     try:
-        async for step in explainer.pull(name):
-            if progress:
-                ls.work_done_progress.report(
-                    token, types.WorkDoneProgressReport(message=step.status, percentage=step.percentage)
-                )
+        with answering_errors():
+            async for step in explainer.pull(name):
+                if progress:
+                    ls.work_done_progress.report(
+                        token, types.WorkDoneProgressReport(message=step.status, percentage=step.percentage)
+                    )
         outcome = "success"
-    except LLMError as exc:
-        message = f"ragls: {exc}"
+    except RequestFailed as exc:
+        message = f"ragls: {exc.message}"
         ls.show_message_once(message, types.MessageType.Error)
         raise RequestFailed(message=message) from None
     finally:

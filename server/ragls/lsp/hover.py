@@ -27,8 +27,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ragls.core.llm import LLMError
 from ragls.lsp.convert import check_position, path_of
 from ragls.lsp.markdown import untrusted_markdown
-from ragls.lsp.server import RaglsServer
-from ragls.services.engine import EngineError, HoverInfo
+from ragls.lsp.base import RaglsServer
+from ragls.services.errors import EngineError
+from ragls.services.queries import HoverInfo
 from ragls.services.results import chunk_uri
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def register(server: RaglsServer) -> None:
         except JsonRpcInvalidParams:
             return None  # outside the workspace, a secret, a file ragls does not index: no hover
         check_position(text, line, character, uri)
-        info = await ls.run_query(engine.hover, path_of(uri), text, line, character)
+        info = await ls.run_query(engine.queries.hover, path_of(uri), text, line, character)
         if info is None:
             return None
         span = info.symbol.chunk.name_span

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from ragls.core.indexer import Progress
-from ragls.lsp.server import RaglsServer
-from ragls.services.engine import EngineListener, IndexRun, describe_progress
+from ragls.core.indexer import IndexReport
+from ragls.core.run import Progress, describe_progress
+from ragls.lsp.base import RaglsServer
+from ragls.services.worker import EngineListener, IndexRun
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class ClientReporter(EngineListener):
         self._last_report[run.id] = (now, progress.phase)
         self.server.post(self._queue_event, run, _Report(describe_progress(progress), percentage(progress)))
 
-    def run_finished(self, run: IndexRun, summary: str) -> None:
+    def run_finished(self, run: IndexRun, report: IndexReport | None, summary: str) -> None:
         """Send `end` with the run's summary."""
         if self.enabled:
             self._last_report.pop(run.id, None)

@@ -28,8 +28,10 @@ from ragls.lsp.convert import (
     string_param,
     uri_param,
 )
-from ragls.lsp.server import RaglsServer
-from ragls.services.engine import STARTING, Status
+from ragls.lsp.base import RaglsServer
+from ragls.services.status import Status
+from ragls.services.results import status_json
+from ragls.services.worker import STARTING
 
 SEARCH = "ragls/search"
 FIND_RELATED = "ragls/findRelated"
@@ -52,7 +54,7 @@ def register(server: RaglsServer) -> None:
 
     @server.feature(STATUS)
     def status_request(ls: RaglsServer, params: Any) -> dict:
-        return status_json(ls)
+        return server_status(ls)
 
     @server.command(SEARCH_COMMAND)
     async def search_command(ls: RaglsServer, *arguments: Any) -> dict:
@@ -71,7 +73,7 @@ def register(server: RaglsServer) -> None:
 async def search(ls: RaglsServer, params: dict) -> dict:
     """`ragls/search`: results over every folder, best first."""
     query, limit = string_param(params, "query"), limit_param(params)
-    outcome = await ls.run_query(ls.require_engine().search, query, limit)
+    outcome = await ls.run_query(ls.require_engine().queries.search, query, limit)
     return {"results": [result(found) for found in outcome.results], "partial": outcome.partial}
 
 
@@ -81,29 +83,16 @@ async def find_related(ls: RaglsServer, params: dict) -> dict:
     engine = ls.require_engine()
     text = await ls.read_document(uri)
     check_position(text, line, character, uri)
-    outcome = await ls.run_query(engine.related, path_of(uri), text, line, limit)
+    outcome = await ls.run_query(engine.queries.related, path_of(uri), text, line, limit)
     return {
         "symbol": result(outcome.symbol) if outcome.symbol else None,
         "results": [result(found) for found in outcome.results],
     }
 
 
-def status_json(ls: RaglsServer) -> dict:
+def server_status(ls: RaglsServer) -> dict:
     """`ragls/status`: answered on the event loop, from counts, without waiting for anything."""
-    status = ls.engine.status() if ls.engine is not None else _status_before_start(ls)
-    payload = {
-        "state": status.state,
-        "roots": [folder.as_uri() for folder in status.roots],
-        "files": status.files,
-        "chunks": status.chunks,
-        "pendingFiles": status.pending_files,
-        "embeddedChunks": status.embedded_chunks,
-        "model": status.model,
-        "device": status.device,
-    }
-    if status.message:
-        payload["message"] = status.message
-    return payload
+    return status_json(ls.engine.status() if ls.engine is not None else _status_before_start(ls))
 
 
 def _status_before_start(ls: RaglsServer) -> Status:
@@ -114,7 +103,8 @@ def _status_before_start(ls: RaglsServer) -> Status:
         chunks=0,
         pending_files=0,
         embedded_chunks=0,
-        model=ls.settings.model,
+        model=ls.settings.engine.model,
         device="",
         message="waiting for the client's initialized notification",
+        folders=[],
     )

@@ -11,8 +11,8 @@ from __future__ import annotations
 from lsprotocol import types
 
 from ragls.core.chunk import CONSTRUCTOR, FUNCTION, METHOD
-from ragls.lsp.server import RaglsServer
-from ragls.services.engine import Found
+from ragls.lsp.base import RaglsServer
+from ragls.services.queries import Found
 from ragls.services.results import chunk_uri
 
 SYMBOL_KINDS = {
@@ -31,7 +31,7 @@ def register(server: RaglsServer) -> None:
     ) -> list[types.WorkspaceSymbol]:
         if ls.engine is None:
             return []
-        found = await ls.run_query(ls.engine.symbols, params.query)
+        found = await ls.run_query(ls.engine.queries.symbols, params.query)
         return [workspace_symbol_of(item) for item in found]
 
 

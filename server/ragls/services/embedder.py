@@ -3,9 +3,9 @@
 The index worker embeds thousands of chunks; a query embeds one line and a user is waiting for
 it. Both use the same model (loading it twice would double the memory and the start-up time),
 and Hugging Face tokenizers must not be used by two threads at once. So every call goes through
-a gate that lets one call in at a time, and a waiting query always goes before the worker's
-next slice. The worker embeds in slices of one model batch, so a query waits for at most one
-batch (a fraction of a second on a CPU), and a cancelled index run stops within one batch.
+a gate that lets one call in at a time, and a waiting query always goes before the indexer's
+next call. Indexers embed one model batch per call, so a query waits for at most one batch (a
+fraction of a second on a CPU).
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
-from ragls.core.embedding import SentenceTransformerEmbedder, default_batch_size
-from ragls.core.indexer import IndexCancelled
+from ragls.core.embedding import Embedder
 
 
 class QueriesFirstGate:
@@ -61,29 +59,24 @@ class QueriesFirstGate:
             self._condition.notify_all()
 
 
-@dataclass
-class _BackgroundWork:
-    cancel: threading.Event
-    on_slice: Callable[[int], None]
-
-
 class SharedEmbedder:
-    """An `Embedder` shared between threads, around a sentence-transformers one.
+    """The one embedding model of the server, shared between threads, queries first.
 
-    The inner embedder is created on first use, so that building this object never imports
-    torch nor checks a GPU: that happens on the worker thread, where errors are reported.
+    It is an `Embedder` whose calls are queries (they go first); `for_indexing()` gives the view
+    the indexers embed through, whose calls wait for every waiting query. The sentence-
+    transformers embedder inside is created on first use, so that building this object never
+    imports torch nor checks a GPU: that happens on the worker thread, where errors are reported.
     """
 
-    def __init__(self, create: Callable[[], SentenceTransformerEmbedder]):
+    def __init__(self, create: Callable[[], Embedder]):
         self._create = create
-        self._inner: SentenceTransformerEmbedder | None = None
-        self._create_lock = threading.Lock()
-        self._gate = QueriesFirstGate()
-        self._local = threading.local()
+        self._inner: Embedder | None = None
+        self._create_lock = threading.Lock()  # guards the creation of `_inner`
+        self._gate = QueriesFirstGate()  # one call in the model at a time, queries first
 
     @property
-    def inner(self) -> SentenceTransformerEmbedder:
-        """The sentence-transformers embedder (created now if needed; EmbeddingError if it cannot be)."""
+    def inner(self) -> Embedder:
+        """The embedder inside (created now if needed; EmbeddingError if it cannot be)."""
         with self._create_lock:
             if self._inner is None:
                 self._inner = self._create()
@@ -100,6 +93,11 @@ class SharedEmbedder:
         return self._inner is not None and self._inner.loaded
 
     @property
+    def loaded_device(self) -> str:
+        """The device the model runs on, or "" while it is not loaded (never loads it)."""
+        return self._inner.loaded_device if self._inner is not None else ""
+
+    @property
     def dim(self) -> int:
         """Length of every vector (loads the model)."""
         return self.inner.dim
@@ -110,45 +108,48 @@ class SharedEmbedder:
         return self.inner.device
 
     @property
-    def loaded_device(self) -> str:
-        """The device the model runs on, or "" while it is not loaded (never loads it)."""
-        return self.inner.device if self.loaded else ""
+    def batch_size(self) -> int:
+        """Texts per forward pass (loads the model)."""
+        return self.inner.batch_size
 
     def load(self) -> None:
         """Load the model now."""
-        self.inner.load()
-
-    @contextmanager
-    def background(self, cancel: threading.Event, on_slice: Callable[[int], None]) -> Iterator[None]:
-        """Mark this thread's embedding calls as background work for the duration of the block.
-
-        They then yield to queries between slices, call `on_slice(texts_done)` after each slice,
-        and raise IndexCancelled between slices once `cancel` is set.
-        """
-        self._local.work = _BackgroundWork(cancel, on_slice)
-        try:
-            yield
-        finally:
-            self._local.work = None
+        with self._gate.background():
+            self.inner.load()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalized vectors for `texts`, shape (len(texts), dim)."""
-        work: _BackgroundWork | None = getattr(self._local, "work", None)
-        if work is None:
-            with self._gate.foreground():
-                return self.inner.embed(texts)
-        return self._embed_in_slices(list(texts), work)
+        """Normalized vectors for a query's texts, before any waiting background work."""
+        with self._gate.foreground():
+            return self.inner.embed(texts)
 
-    def _embed_in_slices(self, texts: list[str], work: _BackgroundWork) -> np.ndarray:
-        inner = self.inner
-        if not texts:
-            return inner.embed([])
-        size = default_batch_size(inner.device)
-        parts = []
-        for start in range(0, len(texts), size):
-            if work.cancel.is_set():
-                raise IndexCancelled("indexing was cancelled")
-            with self._gate.background():
-                parts.append(inner.embed(texts[start : start + size]))
-            work.on_slice(len(parts[-1]))
-        return np.concatenate(parts)
+    def embed_in_background(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized vectors for index work, after every waiting query."""
+        with self._gate.background():
+            return self.inner.embed(texts)
+
+    def for_indexing(self) -> Embedder:
+        """The view index runs embed through: each call waits for every waiting query. An index
+        run embeds one model batch per call, so a query waits for one batch at most."""
+        return _IndexingView(self)
+
+
+class _IndexingView:
+    """The shared model as an `Embedder` whose calls are background work."""
+
+    def __init__(self, shared: SharedEmbedder):
+        self._shared = shared
+
+    model_id = property(lambda self: self._shared.model_id)
+    loaded = property(lambda self: self._shared.loaded)
+    loaded_device = property(lambda self: self._shared.loaded_device)
+    dim = property(lambda self: self._shared.dim)
+    device = property(lambda self: self._shared.device)
+    batch_size = property(lambda self: self._shared.batch_size)
+
+    def load(self) -> None:
+        """Load the model now."""
+        self._shared.load()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized vectors, after every waiting query."""
+        return self._shared.embed_in_background(texts)

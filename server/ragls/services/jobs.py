@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragls.core.indexer import Indexer
+
 MAX_DELAY_FACTOR = 5
 
 
@@ -26,7 +28,7 @@ class LoadModel:
 class CloseIndexer:
     """Save and close an indexer that is no longer used (folder removed, settings changed)."""
 
-    indexer: object
+    indexer: Indexer
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,12 @@ class JobQueue:
         if self._bursts:
             return min(burst.due for burst in self._bursts.values()) - now
         return None
+
+    def take_closings(self) -> list[CloseIndexer]:
+        """Remove and return the queued CloseIndexer jobs (the worker closes them when it stops)."""
+        closings = [job for job in self._housekeeping if isinstance(job, CloseIndexer)]
+        self._housekeeping = [job for job in self._housekeeping if not isinstance(job, CloseIndexer)]
+        return closings
 
     def pending_files(self) -> int:
         """Changed files waiting for their update."""

@@ -1,6 +1,5 @@
-"""The JSON shape of a found function, shared by the CLI's `--json` and the LSP requests.
-
-docs/protocol.md calls it `Result` (with a score) and `Symbol` (without one).
+"""The JSON shapes shared by the CLI's `--json` and the LSP requests: a found function
+(docs/protocol.md calls it `Result` with a score, `Symbol` without one) and the status.
 """
 
 from __future__ import annotations
@@ -8,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragls.core.chunk import Chunk, Span, preview
+from ragls.services.status import FolderStatus, Status
 
 
 def lsp_range(span: Span) -> dict:
@@ -37,3 +37,46 @@ def result_json(folder: Path, chunk: Chunk, score: float | None) -> dict:
         result["score"] = round(score, 4)
     result["preview"] = preview(chunk)
     return result
+
+
+def status_json(status: Status) -> dict:
+    """`ragls/status` (and `ragls status --json`): docs/protocol.md has the shape."""
+    payload = {
+        "state": status.state,
+        "roots": [folder.as_uri() for folder in status.roots],
+        "files": status.files,
+        "chunks": status.chunks,
+        "pendingFiles": status.pending_files,
+        "embeddedChunks": status.embedded_chunks,
+        "model": status.model,
+        "device": status.device,
+        "folders": [_folder_json(folder) for folder in status.folders],
+    }
+    if status.message:
+        payload["message"] = status.message
+    return payload
+
+
+def _folder_json(folder: FolderStatus) -> dict:
+    run = folder.last_run
+    return {
+        "uri": folder.folder.as_uri(),
+        "files": folder.files,
+        "chunks": folder.chunks,
+        "cacheDir": str(folder.cache_dir),
+        "indexBytes": folder.index_bytes,
+        "lastRun": None if run is None else {key: run.get(field) for key, field in _LAST_RUN_FIELDS},
+    }
+
+
+_LAST_RUN_FIELDS = (
+    ("finished", "finished"),
+    ("device", "device"),
+    ("files", "files"),
+    ("chunks", "chunks"),
+    ("filesChanged", "files_changed"),
+    ("filesRemoved", "files_removed"),
+    ("embedded", "embedded"),
+    ("cacheHits", "cache_hits"),
+    ("seconds", "seconds"),
+)

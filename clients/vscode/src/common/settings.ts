@@ -1,18 +1,12 @@
 // Maps the `ragls.*` VS Code settings to the server's settings object (docs/protocol.md,
-// "Settings"). Pure: `get` reads one key below the `ragls` section.
+// "Settings"). Pure: `get` reads the value the user set for one key below the `ragls` section,
+// undefined when they set none, so that the server's own default applies (the defaults are
+// the server's, written once there; package.json states none of them).
 
+import type { ServerSettings } from "../protocol";
+
+export type { ServerSettings };
 export type Getter = (key: string) => unknown;
-
-export interface ServerSettings {
-  model?: string;
-  device?: string;
-  cacheDir?: string | null;
-  ignore?: string[];
-  maxFileSize?: number;
-  debounceMs?: number;
-  ollama?: { host?: string; model?: string };
-  hover?: { explain?: string };
-}
 
 /** Keys that only the client uses: never sent to the server (it would warn about them). */
 export const CLIENT_ONLY_KEYS = ["serverPath", "logLevel", "trace.server"];
@@ -22,9 +16,10 @@ function nonEmptyString(value: unknown): string | undefined {
 }
 
 /**
- * Builds the server's settings from the `ragls.*` settings. Empty strings mean "not set" and are
- * left out, so the server takes its own default (for `ollama.host` that default depends on
- * $OLLAMA_HOST). Values of the wrong type are passed as they are: the server reports them.
+ * Builds the server's settings from the `ragls.*` settings the user set. Unset keys and empty
+ * strings are left out, so the server takes its own default (for `ollama.host` that default
+ * depends on $OLLAMA_HOST). Values of the wrong type are passed as they are: the server reports
+ * them.
  */
 export function toServerSettings(get: Getter): ServerSettings {
   const out: ServerSettings = {};
@@ -58,6 +53,14 @@ export function toServerSettings(get: Getter): ServerSettings {
   const explain = nonEmptyString(get("hover.explain"));
   if (explain !== undefined) out.hover = { explain };
   return out;
+}
+
+/** The value the user set for a key (folder over workspace over user settings), or undefined. */
+export function userValue(
+  inspected: { globalValue?: unknown; workspaceValue?: unknown; workspaceFolderValue?: unknown } | undefined,
+): unknown {
+  if (!inspected) return undefined;
+  return inspected.workspaceFolderValue ?? inspected.workspaceValue ?? inspected.globalValue;
 }
 
 /** Whether a configuration change concerns the server's settings (not only client-only keys). */

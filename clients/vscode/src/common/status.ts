@@ -1,16 +1,6 @@
 // The status bar text and tooltip for a `ragls/status` answer (docs/protocol.md). Pure.
 
-export interface Status {
-  state: string;
-  roots: string[];
-  files: number;
-  chunks: number;
-  pendingFiles: number;
-  embeddedChunks: number;
-  model: string;
-  device: string;
-  message?: string;
-}
+import type { Status } from "../protocol";
 
 export function statusText(s: Status): string {
   switch (s.state) {
