@@ -16,7 +16,7 @@ Measured, in order:
 4. `didSave` -> a search that returns the new function (the 300 ms debounce included), 5 times;
 5. a warm restart: `initialized` -> `ready` with nothing changed, and the chunks it embedded.
 
-Usage: python bench/lsp.py [--files N] [--queries N] [--out bench/results/lsp.json]
+Usage: python bench/lsp.py [--files N | --chunks N] [--queries N] [--out bench/results/lsp.json]
 Prints a markdown table and writes it next to the JSON (lsp.md).
 """
 
@@ -47,7 +47,7 @@ from lsp_session import Session, start_session  # noqa: E402
 
 from ragls.core.chunk import MODULE, WINDOW  # noqa: E402
 from ragls.core.chunking import chunk_source  # noqa: E402
-from ragls.core.store import split_identifier  # noqa: E402
+from ragls.core.terms import split_identifier  # noqa: E402
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 DEBOUNCE_MS = 300
@@ -63,6 +63,27 @@ def copy_corpus(target: Path, count: int) -> list[Path]:
     for source in modules[::step][:count]:
         copies.append(target / source.name)
         shutil.copyfile(source, copies[-1])
+    return copies
+
+
+def copy_chunks(target: Path, chunks: int) -> list[Path]:
+    """Copy standard-library files (packages too, in walk order, tests left out) into `target`
+    until they hold at least `chunks` chunks."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pipeline import stdlib_workspace
+
+    workspace, copies, held = stdlib_workspace(), [], 0
+    for file in workspace.files():
+        data = workspace.read(file)
+        if not isinstance(data, bytes) or file.language != "python":
+            continue
+        destination = target / file.rel
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(data)
+        copies.append(destination)
+        held += len(chunk_source(file.rel, data, "python"))
+        if held >= chunks:
+            break
     return copies
 
 
@@ -160,7 +181,7 @@ async def save_to_fresh_search(session: Session, path: Path) -> list[float]:
 async def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="ragls-bench-lsp-"))
     root, cache = work / "workspace", work / "cache"
-    files = copy_corpus(root / "stdlib", args.files)
+    files = copy_chunks(root / "stdlib", args.chunks) if args.chunks else copy_corpus(root / "stdlib", args.files)
     chunks = functions_of(files, root)
     options = {"debounceMs": DEBOUNCE_MS}
     results: dict = {"files": len(files), "functions": len(chunks)}
@@ -170,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict:
         cold_seconds, status_latencies, status = await until_ready(session)
         results["cold_ready_s"] = round(cold_seconds, 1)
         results["cold_chunks"], results["cold_embedded"] = status["chunks"], status["embeddedChunks"]
-        results["device"] = status["device"]
+        results["device"], results["backend"] = status["device"], status.get("backend", "")
         results["status_while_indexing"] = percentiles(status_latencies)
         results["search"] = percentiles(await search_latencies(session, chunks, args.queries))
         results["find_related"] = percentiles(await related_latencies(session, root, chunks, args.queries))
@@ -224,6 +245,7 @@ def markdown(results: dict, machine: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20, help="standard-library modules to index")
+    parser.add_argument("--chunks", type=int, help="instead of --files: copy files until they hold this many chunks")
     parser.add_argument("--queries", type=int, default=30, help="search and findRelated requests each")
     parser.add_argument("--out", default="bench/results/lsp.json")
     args = parser.parse_args()

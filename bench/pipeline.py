@@ -107,6 +107,7 @@ def measure_cold_index(root: Path, cache: Path, embedder) -> tuple[Indexer, dict
         "embedding_phase_seconds": round(embed_seconds, 2),
         "pipeline_chunks_per_s": round(report.embedded / seconds, 2),
         "pipeline_chunks_per_cpu_s": round(report.embedded / cpu_seconds, 2),
+        "stage_seconds": report.stage_seconds,  # parse / embed / cache / index / save
     }
 
 
@@ -164,7 +165,7 @@ def measure_edit_to_results(root: Path, indexer: Indexer) -> dict:
 
 def measure_search_latency(indexer: Indexer, count: int = 60) -> dict:
     """p50/p95 of each ranking over queries built from function names' words."""
-    from ragls.core.store import split_identifier
+    from ragls.core.terms import split_identifier
 
     names = [s.chunk.name for s in indexer.store.iter_chunks() if s.chunk.kind in ("function", "method")]
     step = max(1, len(names) // count)

@@ -32,11 +32,10 @@ Method
    nothing is rewritten and ragls finds every file unchanged, so a second run embeds nothing
    and loads the saved vector index. Otherwise the corpus and the cache are deleted and built
    from scratch, so that the numbers never depend on an earlier, different index.
-4. Search. The product rankings go through `Retriever.search` (so their latency is real). The
-   fusion variants (the previous equal-weight hybrid, other weights and RRF constants, score
-   fusion) are computed here from the same dense and lexical candidate lists (50 deep, like the
-   product); the script checks that its own fusion with the product's constants reproduces the
-   product's hybrid.
+4. Search. Every ranking goes through `Retriever.search` (so its latency is real): the product's
+   three, and other hybrid rankings (`VARIANTS`: the one before bench/eval_corpora.py chose the
+   current one, and other weights for queries that read like identifiers), registered as
+   rankings of the product's own fusion code.
 5. Metrics, over the top 10, per query set: MRR@10, recall@1, recall@10, mean latency per query,
    a bootstrap 95% interval of MRR@10, and a paired comparison with dense (MRR difference with
    its paired bootstrap interval, queries ranked better / worse), plus how often the first
@@ -68,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+from dataclasses import replace
 import inspect
 import json
 import os
@@ -90,7 +90,7 @@ sys.path.insert(0, str(REPO / "server"))
 from ragls.core.embedding import SentenceTransformerEmbedder  # noqa: E402
 from ragls.core.indexer import Indexer  # noqa: E402
 from ragls.core.run import RunContext, Progress  # noqa: E402
-from ragls.core.retrieval import CANDIDATES, DENSE_WEIGHT, LEXICAL_WEIGHT, RRF_K, Retriever  # noqa: E402
+from ragls.core.retrieval import CANDIDATES, FUSIONS, Fusion, Retriever  # noqa: E402
 from ragls.core.settings import EngineSettings  # noqa: E402
 
 STDLIB = Path("/root/.pyenv/versions/3.11.7/lib/python3.11")
@@ -462,57 +462,24 @@ def indexed_keys(indexer: Indexer) -> tuple[set[tuple[str, str]], Counter]:
 # ---------------------------------------------------------------------------- rankings
 
 
-Candidates = list[tuple[int, float]]
-Fusion = Callable[[Candidates, Candidates], list[int]]
-
-
-def rrf(k: int, dense_weight: float = 1.0, lexical_weight: float = 1.0) -> Fusion:
-    """Weighted reciprocal-rank fusion with constant k (the product: k=RRF_K, DENSE_WEIGHT:LEXICAL_WEIGHT)."""
-
-    def fuse(dense: Candidates, lexical: Candidates) -> list[int]:
-        scores: dict[int, float] = {}
-        for weight, ranking in ((dense_weight, dense), (lexical_weight, lexical)):
-            for rank, (item, _) in enumerate(ranking, start=1):
-                scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-        return [item for item, _ in sorted(scores.items(), key=lambda pair: pair[1], reverse=True)]
-
-    return fuse
-
-
-def score_fusion(alpha: float) -> Fusion:
-    """alpha * min-max-scaled cosine + (1 - alpha) * min-max-scaled BM25; absent counts 0."""
-
-    def scaled(ranking: Candidates) -> dict[int, float]:
-        if not ranking:
-            return {}
-        values = [score for _, score in ranking]
-        low, high = min(values), max(values)
-        span = (high - low) or 1.0
-        return {item: (score - low) / span for item, score in ranking}
-
-    def fuse(dense: Candidates, lexical: Candidates) -> list[int]:
-        d, lx = scaled(dense), scaled(lexical)
-        scores = {
-            item: alpha * d.get(item, 0.0) + (1 - alpha) * lx.get(item, 0.0) for item in d.keys() | lx.keys()
-        }
-        return [item for item, _ in sorted(scores.items(), key=lambda pair: pair[1], reverse=True)]
-
-    return fuse
-
-
 def _ratio(weight: float) -> str:
     return f"{weight:g}"
 
 
 PRODUCT_RANKINGS = ("dense", "lexical", "hybrid")
-PRODUCT_HYBRID = f"RRF k={RRF_K}, dense:lexical {_ratio(DENSE_WEIGHT)}:{_ratio(LEXICAL_WEIGHT)}"
-CHECK = "hybrid (script check)"  # the product's fusion recomputed here; left out of the tables
+_PRODUCT = FUSIONS["hybrid"]
+PRODUCT_HYBRID = (
+    f"{_PRODUCT.method} fusion, dense:lexical {_ratio(_PRODUCT.dense_weight)}:{_ratio(_PRODUCT.lexical_weight)} "
+    f"(identifier-like queries {_ratio(_PRODUCT.identifier_dense_weight)}:{_ratio(_PRODUCT.identifier_lexical_weight)}), "
+    f"module x{_ratio(_PRODUCT.module_prior)}, tests x{_ratio(_PRODUCT.test_prior)}"
+)
+# Other hybrid rankings, run through the product's own Retriever (registered as rankings).
+BEFORE = Fusion(dense_weight=2.0, lexical_weight=1.0, identifier_dense_weight=2.0, identifier_lexical_weight=1.0,
+                module_prior=1.0, test_prior=1.0, method="rrf")
 VARIANTS: dict[str, tuple[Fusion, str]] = {
-    CHECK: (rrf(RRF_K, DENSE_WEIGHT, LEXICAL_WEIGHT), f"{PRODUCT_HYBRID} recomputed here; must equal hybrid"),
-    "rrf-k60-1:1": (rrf(60), "RRF k=60, equal weights (the hybrid ranking before the 2:1 change)"),
-    "rrf-k60-3:1": (rrf(60, 3.0, 1.0), "RRF k=60, dense weighted 3:1"),
-    "rrf-k10-2:1": (rrf(10, 2.0, 1.0), "RRF k=10, dense weighted 2:1"),
-    "score-0.5": (score_fusion(0.5), "min-max-scaled scores, 0.5 dense + 0.5 lexical"),
+    "rrf-k60-2:1": (BEFORE, "RRF k=60, dense 2:1, no priors (the hybrid ranking before the eval benchmark)"),
+    "identifier-lexical-2": (replace(_PRODUCT, identifier_lexical_weight=2.0), "the product with identifier-like queries 1:2"),
+    "identifier-dense-2": (replace(_PRODUCT, identifier_dense_weight=2.0), "the product with identifier-like queries 2:1"),
 }
 DESCRIPTIONS = {
     "dense": "cosine similarity of all-MiniLM-L6-v2 embeddings (hnswlib)",
@@ -524,27 +491,18 @@ DESCRIPTIONS = {
 
 def run_queries(indexer: Indexer, queries: list[Query]) -> dict[str, list[Ranked]]:
     """Every ranking's answer to every query."""
+    for name, (fusion, _) in VARIANTS.items():
+        FUSIONS[name] = fusion
     retriever = Retriever(indexer)
     retriever.search("warm up the model and the index", TOP, ranking="hybrid")
     results: dict[str, list[Ranked]] = {name: [] for name in (*PRODUCT_RANKINGS, *VARIANTS)}
-    chunks: dict[int, tuple[str, str, str]] = {}
     for number, query in enumerate(queries, start=1):
-        for ranking in PRODUCT_RANKINGS:
+        for ranking in results:
             started = time.perf_counter()
             hits = retriever.search(query.text, TOP, ranking=ranking)
             elapsed = time.perf_counter() - started
             keys = [(h.chunk.path, h.chunk.name) for h in hits]
             results[ranking].append(Ranked(keys, [h.chunk.kind for h in hits], elapsed))
-        started = time.perf_counter()
-        dense = indexer.vector_index().search(indexer.embedder.embed([query.text])[0], CANDIDATES)
-        lexical = indexer.store.lexical_search(query.text, CANDIDATES)
-        fetch = time.perf_counter() - started
-        for variant, (fuse, _) in VARIANTS.items():
-            started = time.perf_counter()
-            order = fuse(dense, lexical)[:TOP]
-            elapsed = fetch + time.perf_counter() - started
-            found = _describe(indexer, order, chunks)
-            results[variant].append(Ranked([(p, n) for p, n, _ in found], [k for _, _, k in found], elapsed))
         if number % 50 == 0:
             log(f"  {number}/{len(queries)} queries")
     return results
@@ -599,11 +557,6 @@ def metrics(ranked: list[Ranked], baseline: list[Ranked], queries: list[Query]) 
         "vs_dense_worse": sum(d < 0 for d in diff),
         "top1_module_chunk": statistics.fmean(1.0 if r.kinds[:1] == ["module"] else 0.0 for r in ranked),
     }
-
-
-def agreement(a: list[Ranked], b: list[Ranked]) -> int:
-    """How many queries two rankings answer with the same top-TOP list."""
-    return sum(x.keys[:TOP] == y.keys[:TOP] for x, y in zip(a, b))
 
 
 def examples(results: dict[str, list[Ranked]], queries: list[Query], count: int = 3) -> dict[str, list[dict]]:
@@ -664,8 +617,8 @@ def markdown(summary: dict) -> str:
         f"embedder all-MiniLM-L6-v2 on CPU. Latency: mean per query, end to end, noisy on a "
         f"shared machine.",
         "- Rankings: " + "; ".join(
-            f"`{name}`: {text}" for name, text in summary["rankings_described"].items() if name != CHECK
-        ) + ". The fusion variants are computed by this script from the same 50-deep candidate lists.",
+            f"`{name}`: {text}" for name, text in summary["rankings_described"].items()
+        ) + ". Every ranking runs through the product's own Retriever.",
     ]
     for name, s in summary["sets"].items():
         lines += ["", *_set_markdown(name, s)]
@@ -687,8 +640,6 @@ def _set_markdown(name: str, s: dict) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for ranking, m in s["rankings"].items():
-        if ranking == CHECK:
-            continue
         low, high = m["mrr@10_ci95"]
         d_low, d_high = m["vs_dense_mrr_diff_ci95"]
         lines.append(
@@ -697,8 +648,6 @@ def _set_markdown(name: str, s: dict) -> list[str]:
             f"{m['vs_dense_better']}/{m['vs_dense_worse']} | {m['top1_module_chunk']:.0%} | "
             f"{m['latency_ms']:.1f} |"
         )
-    lines += ["", f"The script's own {PRODUCT_HYBRID} fusion gives the product hybrid's top {TOP} on "
-              f"{s['checks']['hybrid_agreement']} of {q['used']} queries."]
     for title, key in (("Hybrid beats dense", "wins"), ("Hybrid loses to dense", "losses")):
         lines += ["", f"#### {title} ({name})", ""]
         for ex in s["examples"][key]:
@@ -812,7 +761,6 @@ def evaluate(args: argparse.Namespace) -> dict:
                 "seed": SEED,
             },
             "rankings": {r: metrics(ranked, results["dense"], queries) for r, ranked in results.items()},
-            "checks": {"hybrid_agreement": agreement(results["hybrid"], results[CHECK])},
             "timing": {"query_s": time.perf_counter() - query_started},
             "examples": examples(results, queries),
             "per_query": [
@@ -853,8 +801,7 @@ def evaluate(args: argparse.Namespace) -> dict:
             "report": report,
         },
         "settings": {
-            "top": TOP, "candidates": CANDIDATES, "product_rrf_k": RRF_K,
-            "product_weights": {"dense": DENSE_WEIGHT, "lexical": LEXICAL_WEIGHT},
+            "top": TOP, "candidates": CANDIDATES, "product_hybrid": PRODUCT_HYBRID,
             "limit_queries": args.limit_queries, "seed": SEED,
         },
         "rankings_described": DESCRIPTIONS,

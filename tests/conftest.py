@@ -22,6 +22,7 @@ class CountingEmbedder:
     def __init__(self, inner: SentenceTransformerEmbedder):
         self.inner = inner
         self.model_id = inner.model_id
+        self.backend = inner.backend
         self.texts: list[str] = []
 
     @property
@@ -47,9 +48,19 @@ class CountingEmbedder:
     def load(self) -> None:
         self.inner.load()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
         self.texts.extend(texts)
-        return self.inner.embed(texts)
+        return self.inner.embed(texts, as_query)
+
+
+def pytest_sessionstart(session) -> None:
+    """Make the ONNX export of the default model once, before any server needs it: the product's
+    default backend on a CPU is its int8 copy, and every server of the run shares the export
+    (the first run on a machine takes about a minute; later ones find it and check it)."""
+    from ragls.core.embedding import resolve_model
+    from ragls.core.onnx_embedding import ensure_export, models_dir
+
+    ensure_export(resolve_model(None), models_dir())
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@
     ragls related FILE:LINE                 the function at a line and the code most like it
     ragls status [PATH]                     what is indexed, where, with which model
     ragls explain FILE:LINE [--question Q]  ask the local LLM (Ollama) about a function
+    ragls eval [PATH]                       how well search finds this repository's functions
 
 User mistakes print one line on stderr and exit with status 2; nothing prints a traceback
 unless -vv asks for one.
@@ -92,11 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--model", help="sentence-transformers model name or local path")
     common.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default: auto)")
     common.add_argument(
+        "--backend", choices=("auto", "torch", "onnx", "onnx-int8"),
+        help="what runs the model (default: auto = torch on CUDA, else int8 ONNX when onnxruntime is there)",
+    )
+    common.add_argument("--threads", type=int, help="threads the model uses (default: every core)")
+    common.add_argument(
         "--max-file-size",
         type=file_size,
         help=f"bytes (1 to {MAX_FILE_SIZE_LIMIT}); larger files are skipped (default: {DEFAULT_MAX_FILE_SIZE})",
     )
     common.add_argument("--ignore", action="append", default=[], help="extra gitignore-style glob (repeatable)")
+    common.add_argument("--query-prompt", help="text before each query (default: the model's own, if any)")
+    common.add_argument("--document-prompt", help="text before each function embedded (default: the model's own)")
 
     parser = argparse.ArgumentParser(
         prog="ragls",
@@ -140,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--ollama-host", help="Ollama server (default: $OLLAMA_HOST, else http://127.0.0.1:11434)")
     explain.add_argument("--ollama-model", help=f"Ollama model (default: {llm.DEFAULT_MODEL})")
     explain.set_defaults(handler=run_explain)
+
+    evaluate = commands.add_parser("eval", parents=[common], help="measure search on this repository's own docs")
+    evaluate.add_argument("path", nargs="?", default=".", help="folder to measure (default: .)")
+    evaluate.add_argument("--limit", type=int, default=300, help="queries to sample (default: 300)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the sample (default: 0)")
+    evaluate.add_argument("--keep", metavar="DIR", help="keep the doc-less copy and its index in DIR, and reuse them")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=run_eval)
 
     status = commands.add_parser("status", parents=[common], help="what is indexed")
     status.add_argument("path", nargs="?", default=None, help="indexed folder (default: found from .)")
@@ -275,6 +291,48 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_eval(args: argparse.Namespace) -> int:
+    """`ragls eval`: MRR@10, recall@1 and recall@10 of each ranking, on queries made from the
+    folder's own function docs (services.evaluation)."""
+    import shutil
+    import tempfile
+
+    from ragls.progress_bar import ProgressBar
+    from ragls.services.evaluation import evaluate
+
+    root = _existing_dir(args.path)
+    if not 1 <= args.limit <= 100_000:
+        raise CliError(f"--limit must be from 1 to 100000, got {args.limit}")
+    work = Path(args.keep).expanduser().resolve() if args.keep else Path(tempfile.mkdtemp(prefix="ragls-eval-"))
+    bar = ProgressBar()
+    try:
+        report = evaluate(root, _settings(args).engine, work, args.limit, args.seed, _RunListener(bar), bar)
+    finally:
+        bar.close()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2))
+        return 0
+    for line in _eval_lines(report.as_json(), root):
+        print(line)
+    return 0
+
+
+def _eval_lines(result: dict, root: Path) -> list[str]:
+    languages = ", ".join(f"{name} {entry['queries']}" for name, entry in result["languages"].items())
+    lines = [f"{result['queries']} queries from {root} ({languages}); default ranking: {result['default']}", ""]
+    lines.append(f"{'ranking':10} {'MRR@10':>7} {'R@1':>6} {'R@10':>6}")
+    for name, scores in result["rankings"].items():
+        lines.append(f"{name:10} {scores['mrr@10']:7.3f} {scores['recall@1']:6.3f} {scores['recall@10']:6.3f}")
+    lines.append("")
+    lines.append("MRR@10 per language: " + "  ".join(result["rankings"]))
+    for language, entry in result["languages"].items():
+        values = "  ".join(f"{entry['rankings'][name]['mrr@10']:.3f}" for name in result["rankings"])
+        lines.append(f"  {language:12} ({entry['queries']:4})  {values}")
+    return lines
+
+
 # helpers ----------------------------------------------------------------------------------
 class _RunListener:
     """What the CLI shows of an index run: the progress bar, notices on stderr; it keeps the
@@ -343,12 +401,14 @@ def _status_lines(status) -> list[tuple[str, object]]:
     for folder in status.folders:
         run = folder.last_run or {}
         device = status.device or run.get("device") or "not loaded yet"
+        backend = status.backend or run.get("backend") or "not loaded yet"
         lines += [
             ("root", folder.folder),
             ("files", folder.files),
             ("chunks", folder.chunks),
             ("model", status.model),
             ("device", device),
+            ("backend", backend),
             ("index_bytes", folder.index_bytes),
             ("cache_dir", folder.cache_dir),
         ]
@@ -407,6 +467,10 @@ def _settings(args: argparse.Namespace):
         cache_dir=args.cache_dir,
         max_file_size=args.max_file_size,
         ignore=args.ignore or None,
+        backend=args.backend,
+        index_threads=args.threads,
+        query_prompt=args.query_prompt,
+        document_prompt=args.document_prompt,
         ollama_host=getattr(args, "ollama_host", None),
         ollama_model=getattr(args, "ollama_model", None),
     )

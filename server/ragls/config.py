@@ -29,7 +29,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from ragls.core import llm
 from ragls.core.embedding import DEVICES
-from ragls.core.settings import EngineSettings
+from ragls.core.settings import BACKENDS, EngineSettings
 from ragls.core.workspace import MAX_FILE_SIZE_LIMIT
 
 SECTION = "ragls"  # the workspace/configuration section that holds these settings
@@ -218,6 +218,8 @@ _RULES: tuple[tuple[str, tuple[str, ...], Callable[[Any], bool], str], ...] = (
     ("cacheDir", ("engine", "cache_dir"), lambda v: v is None or bool(v.strip()), "a folder, or null"),
     ("maxFileSize", ("engine", "max_file_size"), lambda v: 1 <= v <= MAX_FILE_SIZE_LIMIT, f"from 1 to {MAX_FILE_SIZE_LIMIT} bytes"),
     ("batchSize", ("engine", "batch_size"), lambda v: v is None or 1 <= v <= 4096, "from 1 to 4096 texts, or null"),
+    ("backend", ("engine", "backend"), lambda v: v in BACKENDS, f"one of {', '.join(BACKENDS)}"),
+    ("indexThreads", ("engine", "index_threads"), lambda v: v is None or 1 <= v <= 1024, "from 1 to 1024, or null"),
     ("debounceMs", ("debounce_ms",), lambda v: 0 <= v <= 60_000, "from 0 to 60000 milliseconds"),
     ("ollama.host", ("ollama", "host"), lambda v: bool(_URL.match(v)), "an http:// or https:// URL"),
     ("ollama.model", ("ollama", "model"), lambda v: bool(v.strip()), "a model name, not empty"),

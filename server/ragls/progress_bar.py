@@ -61,6 +61,11 @@ def format_progress(progress: Progress, phase_seconds: float) -> str:
             f"embedding {_bar(progress.chunks_done, progress.chunks_total)} "
             f"{progress.chunks_done}/{progress.chunks_total} chunks  {rate:.1f} chunks/s  ETA {eta}"
         )
+    if progress.phase == "searching" and progress.chunks_total:
+        return (
+            f"searching {_bar(progress.chunks_done, progress.chunks_total)} "
+            f"{progress.chunks_done}/{progress.chunks_total} queries"
+        )
     if progress.phase == "parsing" and progress.files_total:
         return (
             f"parsing   {_bar(progress.files_done, progress.files_total)} "

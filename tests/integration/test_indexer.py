@@ -304,3 +304,12 @@ def test_a_rebuild_forced_onto_the_graph_builder_gives_an_index_stock_hnswlib_se
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found.tolist(), exact.tolist())])
     assert recall >= 0.99, recall
     assert stock.element_count == len(labels) == report.chunks
+
+
+def test_a_document_prompt_re_embeds_everything_and_a_query_prompt_nothing(sample_root, cache_dir, embedder):
+    first = make_indexer(sample_root, cache_dir, embedder).index_all()
+    query_prompted = CountingEmbedder(SentenceTransformerEmbedder(device="cpu", query_prompt="query: "))
+    assert make_indexer(sample_root, cache_dir, query_prompted).index_all().embedded == 0
+    document_prompted = CountingEmbedder(SentenceTransformerEmbedder(device="cpu", document_prompt="passage: "))
+    report = make_indexer(sample_root, cache_dir, document_prompted).index_all()
+    assert report.embedded == first.embedded > 0 and report.index_rebuilt

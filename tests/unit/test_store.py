@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ragls.core.chunk import FUNCTION, Chunk, Span
-from ragls.core.store import FileState, Store, StoreCorrupt, StoreMissing, lexical_terms, split_identifier
+from ragls.core.store import FileState, Store, StoreCorrupt, StoreMissing
+from ragls.core.terms import lexical_terms, split_identifier
 
 
 def chunk(name: str, text: str, path: str = "a.py", line: int = 0) -> Chunk:

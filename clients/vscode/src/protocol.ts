@@ -86,6 +86,8 @@ export interface ServerSettings {
   ignore?: string[];
   maxFileSize?: number;
   batchSize?: number;
+  queryPrompt?: string;
+  documentPrompt?: string;
   debounceMs?: number;
   ollama?: { host?: string; model?: string };
   hover?: { explain?: string };

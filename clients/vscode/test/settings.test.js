@@ -46,6 +46,11 @@ test("every key is mapped to the protocol's nested shape", () => {
   });
 });
 
+test("an empty prompt is sent (it means no prompt), unset ones are not", () => {
+  assert.deepEqual(toServerSettings(getter({ queryPrompt: "", documentPrompt: undefined })), { queryPrompt: "" });
+  assert.deepEqual(toServerSettings(getter({ queryPrompt: "search_query: " })), { queryPrompt: "search_query: " });
+});
+
 test("nothing configured gives an empty object", () => {
   assert.deepEqual(toServerSettings(() => undefined), {});
 });

@@ -22,6 +22,9 @@ WINDOW = "window"  # a line window of a file that could not be parsed into funct
 # most 256 word pieces (about 1000 characters of code); the tokenizer truncates whatever is
 # left over, so cutting here only saves tokenizing text the model would never see.
 MAX_BODY_CHARS = 2000
+# The form of `embed_text`: part of the key vectors are cached under, so that vectors embedded
+# from another form of text are never reused ("" is the first form, kept for existing caches).
+EMBED_TEXT_FORMAT = ""
 
 
 @dataclass(frozen=True, slots=True)

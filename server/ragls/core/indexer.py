@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ragls.core.chunk import Chunk
+from ragls.core.chunk import EMBED_TEXT_FORMAT, Chunk
 from ragls.core.chunking import chunk_source
-from ragls.core.embedding import Embedder, SentenceTransformerEmbedder
+from ragls.core.embedding import Embedder
 from ragls.core.run import Progress, RunContext
-from ragls.core.settings import EngineSettings, cache_base
+from ragls.core.settings import EngineSettings, cache_base, make_embedder
 from ragls.core.store import FileState, Store, StoreCorrupt, StoredChunk, StoreReadOnly
 from ragls.core.vector_index import IndexLoadError, IndexMeta, VectorIndex
 from ragls.core.workspace import SkipReason, SourceFile, WalkOptions, Workspace, root_relative, workspace_id
@@ -58,6 +58,13 @@ class IndexReport:
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)  # what the user should hear about the run
+    # Where the time went: "parse" (read, chunk, store the chunks), "embed" (the model),
+    # "cache" (store the vectors), "index" (hnswlib), "save" (write the index).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, stage: str) -> _Stage:
+        """`with report.timed("embed"):` adds the block's time to `stage_seconds[stage]`."""
+        return _Stage(self.stage_seconds, stage)
 
     def as_dict(self) -> dict:
         """Plain data for JSON output."""
@@ -108,7 +115,6 @@ class IndexInfo:
     files: int
     chunks: int
     index_bytes: int
-    cached_vectors: int
     last_run: dict | None  # the last full run's report, device and time, as recorded
 
 
@@ -136,9 +142,7 @@ class Indexer:
         self.cache_dir = cache_base(self.settings) / workspace_id(self.root)
         self.notices: list[str] = []  # said once, by the next run's report
         self.store = self._open_store(create)
-        self.embedder = embedder or SentenceTransformerEmbedder(
-            self.settings.model, self.settings.device, self.settings.batch_size
-        )
+        self.embedder = embedder or make_embedder(self.settings)
         self.graph_build = graph_build or GraphBuild.for_settings(self.settings)
         self.embedded_by_this_process = 0
         self._index: VectorIndex | None = None
@@ -151,8 +155,9 @@ class Indexer:
 
     @property
     def model_id(self) -> str:
-        """The id embeddings of this indexer are cached under."""
-        return self.embedder.model_id
+        """The id embeddings of this indexer are cached under: the model, and the form of the
+        text it embeds (core.chunk.EMBED_TEXT_FORMAT), so that vectors of another form never mix."""
+        return vector_key(self.embedder.model_id)
 
     @property
     def read_only(self) -> bool:
@@ -218,7 +223,6 @@ class Indexer:
             files=self.store.file_count(),
             chunks=self.store.chunk_count(),
             index_bytes=sum(path.stat().st_size for path in self.cache_dir.glob("index-*.hnsw")),
-            cached_vectors=self.store.cached_vector_count(self.model_id),
             last_run=json.loads(last_run) if last_run else None,
         )
 
@@ -249,7 +253,8 @@ class Indexer:
         changed = [file for file in files if _changed(file, known.get(file.rel))]
         for done, file in enumerate(changed, start=1):
             run.check()
-            self._reindex_file(file, report)
+            with report.timed("parse"):
+                self._reindex_file(file, report)
             run.report(Progress("parsing", files_done=done, files_total=len(changed)))
         report.files_changed = len(changed)
         self._sync_vectors(report, run)
@@ -327,7 +332,8 @@ class Indexer:
     def _finish(self, report: IndexReport, started: float, run: RunContext, save: bool = True) -> None:
         if save:
             run.report(Progress("saving"))
-            self.save_index()
+            with report.timed("save"):
+                self.save_index()
         report.files = self.store.file_count()
         report.chunks = self.store.chunk_count()
         report.index_rebuilt = self._index_rebuilt
@@ -337,8 +343,11 @@ class Indexer:
         """Remember the run for `ragls status`; a run that embedded nothing never loaded the
         model, so the device of the last run that did is kept."""
         previous = json.loads(self.store.get_meta("last_run") or "{}")
+        loaded = bool(self.embedder.loaded_device)
         device = self.embedder.loaded_device or previous.get("device") or ""
-        summary = {**report.as_dict(), "device": device, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+        backend = self.embedder.backend if loaded else previous.get("backend", "")
+        summary = {**report.as_dict(), "device": device, "backend": backend,
+                   "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         self.store.set_meta("last_run", json.dumps(summary))
 
     # vectors ------------------------------------------------------------------------------
@@ -422,10 +431,13 @@ class Indexer:
         run.report(Progress("embedding", chunks_total=len(ordered)))
         for start in range(0, len(ordered), EMBED_BATCH):
             batch = ordered[start : start + EMBED_BATCH]
-            vectors = self._embed_in_slices([text_by_hash[h] for h in batch], run, start, len(ordered))
+            with report.timed("embed"):
+                vectors = self._embed_in_slices([text_by_hash[h] for h in batch], run, start, len(ordered))
             by_hash = dict(zip(batch, vectors))
-            self.store.cache_vectors(self.model_id, by_hash)
-            self._add_vectors({i: by_hash[h] for h in batch for i in ids_by_hash[h]})
+            with report.timed("cache"):
+                self.store.cache_vectors(self.model_id, by_hash)
+            with report.timed("index"):
+                self._add_vectors({i: by_hash[h] for h in batch for i in ids_by_hash[h]})
             report.embedded += len(batch)
             self.embedded_by_this_process += len(batch)
 
@@ -480,6 +492,25 @@ class Indexer:
         notice = f"{exc}; set it aside as {aside.name} and rebuilt the index"
         log.warning("%s", notice)
         self.notices.append(notice)
+
+
+class _Stage:
+    """Adds the time of a `with` block to one entry of a dict of seconds."""
+
+    def __init__(self, seconds: dict[str, float], stage: str):
+        self._seconds, self._stage = seconds, stage
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc_info) -> None:
+        elapsed = time.perf_counter() - self._started
+        self._seconds[self._stage] = round(self._seconds.get(self._stage, 0.0) + elapsed, 4)
+
+
+def vector_key(model_id: str) -> str:
+    """The key vectors of `model_id` are cached and indexed under (see Indexer.model_id)."""
+    return f"{model_id}#{EMBED_TEXT_FORMAT}" if EMBED_TEXT_FORMAT else model_id
 
 
 def _diff_chunks(

@@ -3,12 +3,16 @@
 Rankings:
 - `dense`: cosine similarity of the query's embedding with the function embeddings (hnswlib).
 - `lexical`: BM25 (SQLite FTS5) over identifier sub-words, so `parse config` meets `parseConfig`.
-- `hybrid`: reciprocal-rank fusion of the two. docs/benchmarks.md has the measurements that
-  chose the default.
+- `hybrid` (the default): weighted reciprocal-rank fusion of the two, the weights depending on
+  whether the query reads like prose or like an identifier, then priors: functions before the
+  module and window chunks, the implementation before tests and examples (down-weighted, never
+  removed: a search for a test still finds it). `Fusion` holds every number of it;
+  docs/benchmarks.md has the measurements that chose them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,15 +21,39 @@ from ragls.core.chunk import MODULE, WINDOW, Chunk
 from ragls.core.embedding import Embedder
 from ragls.core.errors import RaglsError
 from ragls.core.indexer import Indexer
+from ragls.core.roles import IMPLEMENTATION, code_role
+from ragls.core.store import LEXICAL_WEIGHTS
 
-RANKINGS = ("dense", "lexical", "hybrid")
-DEFAULT_RANKING = "hybrid"
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: damps the weight of the very top ranks
-# Dense counts twice as much as lexical in the fusion: with equal weights, any chunk that both
-# rankings place in the middle beat dense's confident first answer (docs/benchmarks.md).
-DENSE_WEIGHT = 2.0
-LEXICAL_WEIGHT = 1.0
 CANDIDATES = 50  # how deep each ranking is read before fusion
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How a hybrid ranking combines the dense and lexical rankings, and its priors. The defaults
+    are the product's `hybrid`, chosen on bench/eval_corpora.py (docs/benchmarks.md has the
+    numbers of every value tried)."""
+
+    # Each ranking's scores min-max scaled over its candidates and summed with these weights
+    # (method "scores"); reciprocal-rank fusion ("rrf", constant rrf_k) measured lower.
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    # Queries that read like identifiers (`parseConfig`, `Cart.total`, one word).
+    identifier_dense_weight: float = 1.0
+    identifier_lexical_weight: float = 1.0
+    module_prior: float = 0.5  # score factor of module and window chunks
+    test_prior: float = 0.5  # score factor of tests, benchmarks and examples (core.roles)
+    per_file: int = 0  # results from one file at most, before the others' (0: no limit)
+    rrf_k: int = RRF_K
+    candidates: int = CANDIDATES  # how deep each ranking is read
+    method: str = "scores"
+    lexical_fields: tuple[float, float, float] = LEXICAL_WEIGHTS  # BM25 weights of name, path, body
+    name_weight: float = 0.0  # weight of a third ranking: BM25 over the names alone
+
+
+FUSIONS = {"hybrid": Fusion()}
+DEFAULT_RANKING = "hybrid"
+RANKINGS = ("dense", "lexical", *FUSIONS)
 # A pasted function is a fine query; a pasted file is not (the model reads 256 word pieces).
 MAX_QUERY_CHARS = 10_000
 
@@ -80,16 +108,32 @@ class Retriever:
             return self._hits(self.indexer.store.lexical_search(query, limit))
         if query_vector is None:
             query_vector = self.embed_query(query)
-        dense = self._dense(query_vector, limit if ranking == "dense" else CANDIDATES)
         if ranking == "dense":
-            return self._hits(dense)
-        lexical = self.indexer.store.lexical_search(query, CANDIDATES)
-        fused = fuse_rankings([dense, lexical], weights=[DENSE_WEIGHT, LEXICAL_WEIGHT])
-        return self._hits(fused[:limit])
+            return self._hits(self._dense(query_vector, limit))
+        return self._fused(query, query_vector, FUSIONS[ranking], limit)
+
+    def _fused(self, query: str, vector: np.ndarray, fusion: Fusion, limit: int) -> list[Hit]:
+        store = self.indexer.store
+        rankings = [self._dense(vector, fusion.candidates), store.lexical_search(query, fusion.candidates, fusion.lexical_fields)]
+        if looks_like_identifier(query):
+            weights = [fusion.identifier_dense_weight, fusion.identifier_lexical_weight]
+        else:
+            weights = [fusion.dense_weight, fusion.lexical_weight]
+        if fusion.name_weight:
+            rankings.append(store.lexical_search(query, fusion.candidates, fusion.lexical_fields, name_only=True))
+            weights.append(fusion.name_weight)
+        if fusion.method == "scores":
+            fused = fuse_scores(rankings, weights)
+        else:
+            fused = fuse_rankings(rankings, weights=weights, k=fusion.rrf_k)
+        hits = self._hits(fused)
+        scored = [Hit(hit.id, hit.chunk, hit.score * _prior(hit.chunk, fusion)) for hit in hits]
+        scored.sort(key=lambda hit: hit.score, reverse=True)
+        return _diverse(scored, fusion.per_file)[:limit]
 
     def embed_query(self, query: str) -> np.ndarray:
         """The embedding of a query text."""
-        return self.embedder.embed([query])[0]
+        return self.embedder.embed([query], as_query=True)[0]
 
     def related_to(self, chunk: Chunk, limit: int = 10, exclude: set[int] | None = None) -> list[Hit]:
         """The chunks most similar to `chunk`, which may be unsaved text not in the index."""
@@ -125,6 +169,52 @@ def fuse_rankings(
     return [(item, score / best_possible) for item, score in ordered]
 
 
+def looks_like_identifier(query: str) -> bool:
+    """True for a query of one or two words of which one is written like code (`parseConfig`,
+    `load_file`, `Cart.total`, `fn()`), or of one word."""
+    words = query.split()
+    return len(words) == 1 or (len(words) == 2 and any(_CODE_WORD.search(word) for word in words))
+
+
+_CODE_WORD = re.compile(r"[a-z][A-Z]|_|\.\w|::|#|\(")
+
+
+def _prior(chunk: Chunk, fusion: Fusion) -> float:
+    """How much a chunk's kind and role weigh on its fused score."""
+    factor = fusion.module_prior if chunk.kind in (MODULE, WINDOW) else 1.0
+    if fusion.test_prior != 1.0 and code_role(chunk.path, chunk.name) != IMPLEMENTATION:
+        factor *= fusion.test_prior
+    return factor
+
+
+def _diverse(hits: list[Hit], per_file: int) -> list[Hit]:
+    """Hits with at most `per_file` from one file ahead of the rest (0: the order is kept)."""
+    if not per_file:
+        return hits
+    seen: dict[str, int] = {}
+    first, rest = [], []
+    for hit in hits:
+        seen[hit.chunk.path] = seen.get(hit.chunk.path, 0) + 1
+        (first if seen[hit.chunk.path] <= per_file else rest).append(hit)
+    return first + rest
+
+
+def fuse_scores(rankings: list[list[tuple[int, float]]], weights: list[float]) -> list[tuple[int, float]]:
+    """Each ranking's scores scaled to 0..1 (min-max over its candidates), weighted and summed;
+    the result divided by the weights' sum, so it lies in 0..1 too."""
+    fused: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        if not ranking:
+            continue
+        scores = [score for _, score in ranking]
+        low, high = min(scores), max(scores)
+        for item, score in ranking:
+            scaled = (score - low) / (high - low) if high > low else 1.0
+            fused[item] = fused.get(item, 0.0) + weight * scaled
+    total = sum(weights) or 1.0
+    return sorted(((item, score / total) for item, score in fused.items()), key=lambda pair: pair[1], reverse=True)
+
+
 def enclosing_chunk(chunks: list[Chunk], line: int) -> Chunk | None:
     """The innermost function of `chunks` containing 0-based `line`.
 
@@ -154,7 +244,12 @@ def check_limit(limit: int) -> None:
         raise QueryError(f"limit must be a whole number from 1 to 1000, got {limit!r}")
 
 
+def ranking_names() -> tuple[str, ...]:
+    """Every ranking a search may ask for."""
+    return ("dense", "lexical", *FUSIONS)
+
+
 def _check_ranking(ranking: str) -> None:
-    if ranking not in RANKINGS:
-        raise QueryError(f"unknown ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
+    if ranking not in ranking_names():
+        raise QueryError(f"unknown ranking {ranking!r}: use one of {', '.join(ranking_names())}")
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ragls.core.embedding import DEFAULT_MODEL
+from ragls.core.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from ragls.core.workspace import DEFAULT_MAX_FILE_SIZE
 
 
@@ -21,6 +21,58 @@ class EngineSettings:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; larger files are not indexed
     ignore: tuple[str, ...] = field(default_factory=tuple)
     batch_size: int | None = None  # texts per forward pass; None: chosen from the device
+    query_prompt: str | None = None  # before each query; None: the model's own, if it has one
+    document_prompt: str | None = None  # before each chunk; None: the model's own
+    backend: str = "auto"  # one of BACKENDS
+    index_threads: int | None = None  # threads the model uses; None: chosen (see model_threads)
+
+
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
+# What `auto` runs on the CPU when onnxruntime is installed (docs/benchmarks.md: the int8 model
+# is the fastest and ranks as well as fp32 on the benchmark).
+CPU_BACKEND = "onnx-int8"
+
+
+def make_embedder(settings: EngineSettings, threads: int | None = None) -> Embedder:
+    """The embedder the settings ask for (nothing is loaded yet); `threads` when the caller
+    chose how many the model may use (the settings' `index_threads` wins)."""
+    backend = resolve_backend(settings)
+    threads = settings.index_threads or threads
+    if backend == "torch":
+        return SentenceTransformerEmbedder(
+            settings.model, settings.device, settings.batch_size, settings.query_prompt, settings.document_prompt,
+            threads,
+        )
+    from ragls.core.onnx_embedding import OnnxEmbedder
+
+    return OnnxEmbedder(
+        settings.model, backend == "onnx-int8", settings.batch_size, settings.query_prompt, settings.document_prompt,
+        threads,
+    )
+
+
+def resolve_backend(settings: EngineSettings) -> str:
+    """The backend `settings.backend` means here: `auto` is torch on a CUDA device, else the
+    int8 ONNX model when onnxruntime is installed, else torch."""
+    from ragls.core.embedding import EmbeddingError, cuda_available
+    from ragls.core.onnx_embedding import onnx_available
+
+    if settings.backend not in BACKENDS:
+        raise EmbeddingError(f"unknown backend {settings.backend!r}: use one of {', '.join(BACKENDS)}")
+    if settings.backend != "auto":
+        if settings.backend.startswith("onnx") and settings.device == "cuda":
+            raise EmbeddingError(f"the {settings.backend} backend runs on the CPU: use device cpu or auto, or backend torch")
+        return settings.backend
+    if settings.device == "cuda" or (settings.device == "auto" and cuda_available()):
+        return "torch"
+    return CPU_BACKEND if onnx_available() else "torch"
+
+
+def model_threads(leave_a_core: bool) -> int:
+    """Threads for the model: every core, or all but one on machines with more than two when
+    the editor needs one (the language server's background indexing)."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if leave_a_core and cores > 2 else cores
 
 
 def cache_base(settings: EngineSettings) -> Path:

@@ -11,7 +11,6 @@ never embedded twice, whatever file it moves to.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import threading
 import uuid
@@ -23,8 +22,12 @@ import numpy as np
 
 from ragls.core.chunk import MODULE, WINDOW, Chunk, Span
 from ragls.core.errors import RaglsError
+from ragls.core.terms import STOPWORDS, lexical_terms
 
 SCHEMA_VERSION = 1
+# The form of the lexical terms (`chunk_terms`): a store made with another form has its lexical
+# index rebuilt from its chunks when it is opened (no file is re-read, nothing re-embedded).
+TERMS_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,18 +59,18 @@ CREATE TABLE IF NOT EXISTS embeddings (
     vector BLOB NOT NULL,
     PRIMARY KEY (model_id, content_hash)
 ) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5 (terms, tokenize = 'unicode61');
 """
+# The lexical index: a function's name, its path and its body as separate fields, so that a
+# query word found in the name counts more than one found in the body (LEXICAL_WEIGHTS);
+# Porter stemming, so that `parsing` meets `parse`.
+TERMS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5 (name, path, body, tokenize = 'porter unicode61')"
+LEXICAL_WEIGHTS = (3.0, 1.0, 1.0)  # name, path, body (BM25 column weights)
 
 CHUNK_COLUMNS = (
     "id, path, language, name, kind, start_line, start_col, end_line, end_col, "
     "name_start_line, name_start_col, name_end_line, name_end_col, signature, docstring, text, "
     "content_hash"
 )
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[^\W\d_]+", re.UNICODE)
-_CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_]+", re.UNICODE)
-
 
 class StoreError(RaglsError):
     """The store cannot be used; the message says why (and what to do)."""
@@ -108,28 +111,9 @@ class FileState:
     mtime_ns: int
 
 
-def split_identifier(word: str) -> list[str]:
-    """Lower-case sub-words of an identifier: `parseHTTPRequest_v2` -> parse, http, request, v, 2."""
-    parts: list[str] = []
-    for piece in word.split("_"):
-        parts.extend(p.lower() for p in _CAMEL_PARTS.findall(piece))
-    return parts
-
-
-def lexical_terms(text: str) -> list[str]:
-    """Searchable terms of a text: every identifier's sub-words, plus the whole identifier."""
-    terms: list[str] = []
-    for word in _IDENTIFIER.findall(text):
-        parts = split_identifier(word)
-        terms.extend(parts)
-        if len(parts) > 1:
-            terms.append(word.lower())
-    return terms
-
-
-def chunk_terms(chunk: Chunk) -> str:
-    """What the lexical index holds for a chunk: its path, name, signature and body terms."""
-    return " ".join(lexical_terms(f"{chunk.path} {chunk.name} {chunk.text}"))
+def chunk_terms(chunk: Chunk) -> tuple[str, str, str]:
+    """What the lexical index holds for a chunk: the terms of its name, its path and its body."""
+    return tuple(" ".join(lexical_terms(text)) for text in (chunk.name, chunk.path, chunk.text))
 
 
 class Store:
@@ -166,6 +150,8 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            if not _has_terms_table(db):
+                db.execute(TERMS_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise _translated(exc, self.path) from None
         return db
@@ -207,12 +193,27 @@ class Store:
             raise StoreCorrupt(
                 f"the store {self.path} has schema {found}, this ragls needs {SCHEMA_VERSION}"
             )
+        self._terms_current = self.get_meta("terms_version") == TERMS_VERSION
         if self.read_only:
             return
         if found is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         if found is None or self.get_meta("store_id") is None:
             self.set_meta("store_id", uuid.uuid4().hex)
+        if not self._terms_current:
+            self._rebuild_terms()
+            self._terms_current = True
+
+    def _rebuild_terms(self) -> None:
+        """Recompute the lexical index of every chunk (see TERMS_VERSION)."""
+        with self._lock, self._transaction():
+            self._db.execute("DROP TABLE IF EXISTS chunk_terms")
+            self._db.execute(TERMS_SCHEMA)
+            rows = [(stored.id, *chunk_terms(stored.chunk)) for stored in self.iter_chunks()]
+            self._db.executemany("INSERT INTO chunk_terms (rowid, name, path, body) VALUES (?, ?, ?, ?)", rows)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('terms_version', ?)", (TERMS_VERSION,)
+            )
 
     # meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -321,16 +322,26 @@ class Store:
         """Every chunk, in path order."""
         yield from self._select_chunks("ORDER BY path, start_line", ())
 
-    def lexical_search(self, query: str, limit: int) -> list[tuple[int, float]]:
-        """Chunk ids ranked by BM25 over identifier sub-words; higher score is better."""
+    def lexical_search(
+        self, query: str, limit: int, weights: tuple[float, float, float] = LEXICAL_WEIGHTS, name_only: bool = False
+    ) -> list[tuple[int, float]]:
+        """Chunk ids ranked by BM25 over identifier sub-words; higher score is better.
+
+        `weights` weigh the name, path and body fields; `name_only` matches names alone.
+        """
         terms = [term for term in dict.fromkeys(lexical_terms(query)) if term not in STOPWORDS]
         terms = sorted(terms[:MAX_QUERY_TERMS])
         if not terms:
             return []
         match = " OR ".join(f'"{term}"' for term in terms)
+        if not self._terms_current:  # a read-only store of an older ragls: one field, unweighted
+            weights_sql = ""
+        else:
+            weights_sql = ", " + ", ".join(str(weight) for weight in weights)
+            match = f"name : ({match})" if name_only else match
         with self._lock:
             rows = self._db.execute(
-                "SELECT rowid, bm25(chunk_terms) AS rank FROM chunk_terms WHERE chunk_terms MATCH ? "
+                f"SELECT rowid, bm25(chunk_terms{weights_sql}) AS rank FROM chunk_terms WHERE chunk_terms MATCH ? "
                 "ORDER BY rank LIMIT ?",
                 (match, limit),
             ).fetchall()
@@ -425,7 +436,7 @@ class Store:
         )
         chunk_id = int(cursor.lastrowid)
         self._db.execute(
-            "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, chunk_terms(chunk))
+            "INSERT INTO chunk_terms (rowid, name, path, body) VALUES (?, ?, ?, ?)", (chunk_id, *chunk_terms(chunk))
         )
         return chunk_id
 
@@ -442,13 +453,6 @@ class Store:
 
 MAX_NAME_CHARS = 500  # longer than any qualified name; SQLite refuses very long LIKE patterns
 MAX_QUERY_TERMS = 64  # the first distinct terms of a long query are enough to rank by
-
-# Words too common in natural-language queries to carry meaning for BM25.
-STOPWORDS = frozenset(
-    "a an and are as at be by do does for from how i in is it its of on or that the this to "
-    "what when where which who why with".split()
-)
-
 
 class _Transaction:
     """BEGIN/COMMIT around a block, ROLLBACK on error (the connection runs in autocommit)."""
@@ -540,6 +544,10 @@ def _is_read_only(path: Path) -> bool:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     return not os.access(folder, os.W_OK)
+
+
+def _has_terms_table(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunk_terms'").fetchone() is not None
 
 
 def _span_values(span: Span) -> tuple[int, int, int, int]:

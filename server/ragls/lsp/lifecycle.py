@@ -59,7 +59,7 @@ def register(server: RaglsServer) -> None:
 def start_services(ls: RaglsServer) -> None:
     """Build and start the engine and the explainer from the settings."""
     settings = ls.settings
-    ls.engine = Engine(settings.engine, ClientReporter(ls), debounce_seconds=settings.debounce_ms / 1000)
+    ls.engine = Engine(settings.engine, ClientReporter(ls), settings.debounce_ms / 1000, background=True)
     ls.explainer = Explainer(ls.engine.queries, settings.ollama.host, settings.ollama.model, ls.in_pool)
     ls.engine.start(ls.folders)
 

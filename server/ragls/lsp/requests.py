@@ -105,6 +105,7 @@ def _status_before_start(ls: RaglsServer) -> Status:
         embedded_chunks=0,
         model=ls.settings.engine.model,
         device="",
+        backend="",
         message="waiting for the client's initialized notification",
         folders=[],
     )

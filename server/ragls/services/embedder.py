@@ -98,6 +98,11 @@ class SharedEmbedder:
         return self._inner.loaded_device if self._inner is not None else ""
 
     @property
+    def backend(self) -> str:
+        """The backend of the model ("torch", "onnx-int8", ...), or "" before it was created."""
+        return self._inner.backend if self._inner is not None else ""
+
+    @property
     def dim(self) -> int:
         """Length of every vector (loads the model)."""
         return self.inner.dim
@@ -117,13 +122,13 @@ class SharedEmbedder:
         with self._gate.background():
             self.inner.load()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
         """Normalized vectors for a query's texts, before any waiting background work."""
         with self._gate.foreground():
-            return self.inner.embed(texts)
+            return self.inner.embed(texts, as_query)
 
     def embed_in_background(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalized vectors for index work, after every waiting query."""
+        """Normalized vectors of code for index work, after every waiting query."""
         with self._gate.background():
             return self.inner.embed(texts)
 
@@ -141,6 +146,7 @@ class _IndexingView:
 
     model_id = property(lambda self: self._shared.model_id)
     loaded = property(lambda self: self._shared.loaded)
+    backend = property(lambda self: self._shared.backend)
     loaded_device = property(lambda self: self._shared.loaded_device)
     dim = property(lambda self: self._shared.dim)
     device = property(lambda self: self._shared.device)
@@ -150,6 +156,7 @@ class _IndexingView:
         """Load the model now."""
         self._shared.load()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalized vectors, after every waiting query."""
+    def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
+        """Normalized vectors of code, after every waiting query (index work never embeds
+        queries)."""
         return self._shared.embed_in_background(texts)

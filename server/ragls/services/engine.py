@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ragls.core.embedding import SentenceTransformerEmbedder
 from ragls.core.indexer import Indexer
 from ragls.core.languages import language_for_path
-from ragls.core.settings import EngineSettings
+from ragls.core.settings import EngineSettings, make_embedder, model_threads
 from ragls.core.workspace import IGNORE_FILE_NAME, RAGLS_IGNORE_FILE_NAME
 from ragls.services.embedder import SharedEmbedder
 from ragls.services.queries import Queries
@@ -35,11 +34,15 @@ class Engine:
         listener: EngineListener | None = None,
         debounce_seconds: float = 0.3,
         model_on_demand: bool = False,
+        background: bool = False,
     ):
         """`model_on_demand`: queries load the model when they need it (the CLI) instead of
-        answering without it until the worker has loaded it (the server)."""
-        self.roots = Roots(settings, shared_embedder(settings))
-        self.worker = Worker(self.roots, listener or EngineListener(), debounce_seconds)
+        answering without it until the worker has loaded it (the server). `background`: the
+        editor needs the machine too (the server): indexing leaves it a core and runs at a lower
+        priority."""
+        self._threads = model_threads(leave_a_core=background)
+        self.roots = Roots(settings, shared_embedder(settings, self._threads))
+        self.worker = Worker(self.roots, listener or EngineListener(), debounce_seconds, lower_priority=background)
         self.queries = Queries(
             self.roots,
             is_partial=lambda: self.worker.state()[0] != READY,
@@ -104,8 +107,8 @@ class Engine:
         old = self.roots.settings
         if settings == old:
             return
-        if (settings.model, settings.device, settings.batch_size) != (old.model, old.device, old.batch_size):
-            self.roots.embedder = shared_embedder(settings)
+        if _model_part(settings) != _model_part(old):
+            self.roots.embedder = shared_embedder(settings, self._threads)
             self.worker.load_model()
         self.roots.settings = settings
         self.worker.cancel_index_job()
@@ -183,6 +186,7 @@ class Engine:
             embedded_chunks=embedded,
             model=self.roots.settings.model,
             device=self.roots.embedder.loaded_device,
+            backend=self.roots.embedder.backend if self.roots.embedder.loaded else "",
             message=message,
             folders=folders,
         )
@@ -195,9 +199,15 @@ class Engine:
             self.worker.full_run(root.folder)
 
 
-def shared_embedder(settings: EngineSettings) -> SharedEmbedder:
-    """The one model of an engine, created (and torch imported) on first use."""
-    return SharedEmbedder(lambda: SentenceTransformerEmbedder(settings.model, settings.device, settings.batch_size))
+def shared_embedder(settings: EngineSettings, threads: int | None = None) -> SharedEmbedder:
+    """The one model of an engine, created (and torch or onnxruntime imported) on first use."""
+    return SharedEmbedder(lambda: make_embedder(settings, threads))
+
+
+def _model_part(settings: EngineSettings) -> tuple:
+    """The settings that make another model (a change loads it again)."""
+    return (settings.model, settings.device, settings.batch_size, settings.query_prompt, settings.document_prompt,
+            settings.backend, settings.index_threads)
 
 
 def _folder_status(folder: Path, indexer: Indexer) -> FolderStatus:

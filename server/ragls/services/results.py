@@ -50,6 +50,7 @@ def status_json(status: Status) -> dict:
         "embeddedChunks": status.embedded_chunks,
         "model": status.model,
         "device": status.device,
+        "backend": status.backend,
         "folders": [_folder_json(folder) for folder in status.folders],
     }
     if status.message:
@@ -72,6 +73,7 @@ def _folder_json(folder: FolderStatus) -> dict:
 _LAST_RUN_FIELDS = (
     ("finished", "finished"),
     ("device", "device"),
+    ("backend", "backend"),
     ("files", "files"),
     ("chunks", "chunks"),
     ("filesChanged", "files_changed"),

@@ -30,5 +30,6 @@ class Status:
     embedded_chunks: int
     model: str
     device: str  # where the model runs now, "" while it is not loaded
+    backend: str  # the model's backend ("torch", "onnx-int8", ...), "" while it is not loaded
     message: str | None
     folders: list[FolderStatus]

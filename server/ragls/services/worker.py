@@ -13,6 +13,8 @@ the counters. A caller holding it may take `Roots.lock`; nothing takes them the 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -75,7 +77,7 @@ class _Activity:
 class Worker:
     """Runs index jobs on its own thread; every other method returns at once."""
 
-    def __init__(self, roots: Roots, listener: EngineListener, debounce_seconds: float):
+    def __init__(self, roots: Roots, listener: EngineListener, debounce_seconds: float, lower_priority: bool = False):
         self.roots = roots
         self._listener = listener
         self._condition = threading.Condition()
@@ -87,6 +89,7 @@ class Worker:
         self._started = False
         self._closing = False
         self.embedded_by_closed = 0  # chunks embedded by indexers closed since the start
+        self._lower_priority = lower_priority
         self._thread = threading.Thread(target=self._work, name="ragls-index-worker", daemon=True)
 
     # control ----------------------------------------------------------------------------------
@@ -227,6 +230,8 @@ class Worker:
 
     # the thread -------------------------------------------------------------------------------
     def _work(self) -> None:
+        if self._lower_priority:
+            lower_this_threads_priority()
         while True:
             with self._condition:
                 job = self._wait_for_job()
@@ -357,3 +362,18 @@ class Worker:
             self._condition.notify_all()
         log.info("failed: %s", message)  # the listener shows it to the user
         self._listener.problem(message)
+
+
+BACKGROUND_NICENESS = 10  # how much lower than the editor's the index thread's priority is
+
+
+def lower_this_threads_priority() -> None:
+    """Give the calling thread (and the threads it starts, such as the model's) a lower CPU
+    priority, where the platform sets one per thread (Linux); elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(current + BACKGROUND_NICENESS, 19))
+    except OSError as exc:
+        log.info("cannot lower the index thread's priority: %s", exc)

@@ -50,6 +50,11 @@ export function toServerSettings(get: Getter): ServerSettings {
     if (ollamaModel !== undefined) out.ollama.model = ollamaModel;
   }
 
+  for (const key of ["queryPrompt", "documentPrompt"] as const) {
+    const value = get(key);
+    if (typeof value === "string") out[key] = value; // "" means "no prompt", unlike unset
+  }
+
   const explain = nonEmptyString(get("hover.explain"));
   if (explain !== undefined) out.hover = { explain };
   return out;
@@ -65,7 +70,7 @@ export function userValue(
 
 /** Whether a configuration change concerns the server's settings (not only client-only keys). */
 export function affectsServer(affects: (section: string) => boolean): boolean {
-  return ["model", "device", "cacheDir", "ignore", "maxFileSize", "debounceMs", "ollama", "hover"].some((k) =>
+  return ["model", "device", "queryPrompt", "documentPrompt", "cacheDir", "ignore", "maxFileSize", "debounceMs", "ollama", "hover"].some((k) =>
     affects(`ragls.${k}`),
   );
 }

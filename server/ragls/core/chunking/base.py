@@ -24,7 +24,7 @@ class FunctionInfo:
 
     `start` is the (row, byte column) point where the chunk begins (decorators, attributes or
     the doc comment above the definition); the chunk ends where `end_node` ends, or `node`
-    when it is None.
+    when it is None. `doc_ranges` are the byte ranges of the source the docstring was read from.
     """
 
     name: str
@@ -35,6 +35,7 @@ class FunctionInfo:
     signature: str
     docstring: str
     end_node: Node | None = None
+    doc_ranges: tuple[tuple[int, int], ...] = ()
 
 
 class LanguageChunker(Protocol):

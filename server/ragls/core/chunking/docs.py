@@ -111,16 +111,18 @@ def _decode(data: bytes) -> str:
 
 def with_doc_above(
     source: SourceText, start: tuple[int, int], find: Callable[[SourceText, int], DocComment | None]
-) -> tuple[tuple[int, int], str]:
+) -> tuple[tuple[int, int], str, tuple[tuple[int, int], ...]]:
     """Extend a definition's start over the doc comment `find` sees above it.
 
-    Returns the new (row, byte column) start and the cleaned doc text. Only a definition that
-    begins its line can own the comment lines above it.
+    Returns the new (row, byte column) start, the cleaned doc text and the byte range of the
+    comment's lines (empty without a doc). Only a definition that begins its line can own the
+    comment lines above it.
     """
     row, column = start
     if source.indent_of(row) != column:
-        return start, ""
+        return start, "", ()
     doc = find(source, row)
     if doc is None:
-        return start, ""
-    return (doc.start_row, doc.start_column), doc.text
+        return start, "", ()
+    doc_range = (source.byte_offset(doc.start_row, doc.start_column), source.byte_offset(row, 0))
+    return (doc.start_row, doc.start_column), doc.text, (doc_range,)

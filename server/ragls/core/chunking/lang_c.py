@@ -52,7 +52,7 @@ class CChunker:
             return None
         scopes = enclosing_scopes(function) if self.qualify else []
         outer = _outer(function)
-        start, doc = with_doc_above(source, point(outer), comment_block_above)
+        start, doc, doc_ranges = with_doc_above(source, point(outer), comment_block_above)
         body = function.child_by_field_name("body")
         signature_end = header_end(function, body)
         return FunctionInfo(
@@ -63,6 +63,7 @@ class CChunker:
             start=start,
             signature=signature_between(source, outer.start_byte, signature_end),
             docstring=doc,
+            doc_ranges=doc_ranges,
         )
 
 

@@ -43,7 +43,7 @@ class GoChunker:
         if is_method:
             parts.append(receiver_type(function))
         parts.append(node_text(name))
-        start, doc = with_doc_above(source, point(function), _go_doc_above)
+        start, doc, doc_ranges = with_doc_above(source, point(function), _go_doc_above)
         body = function.child_by_field_name("body")
         signature_end = header_end(function, body)
         return FunctionInfo(
@@ -54,6 +54,7 @@ class GoChunker:
             start=start,
             signature=signature_between(source, function.start_byte, signature_end),
             docstring=doc,
+            doc_ranges=doc_ranges,
         )
 
 

@@ -34,7 +34,7 @@ class JavaChunker:
         if name is None:
             return None
         qualified = ".".join([*scope_names(function), node_text(name)])
-        start, doc = with_doc_above(source, point(function), _javadoc_above)
+        start, doc, doc_ranges = with_doc_above(source, point(function), _javadoc_above)
         body = function.child_by_field_name("body")
         signature_end = header_end(function, body)
         return FunctionInfo(
@@ -45,6 +45,7 @@ class JavaChunker:
             start=start,
             signature=signature_between(source, function.start_byte, signature_end),
             docstring=doc,
+            doc_ranges=doc_ranges,
         )
 
 

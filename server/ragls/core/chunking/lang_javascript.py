@@ -36,7 +36,7 @@ class JavaScriptChunker:
         own_name, name_node = own
         qualified = ".".join([*scope_names(function), own_name])
         outer = _outer(function)
-        start, doc = with_doc_above(source, _after_decorators(outer), _jsdoc_above)
+        start, doc, doc_ranges = with_doc_above(source, _after_decorators(outer), _jsdoc_above)
         body = function.child_by_field_name("body")
         signature_end = header_end(function, body)
         return FunctionInfo(
@@ -47,6 +47,7 @@ class JavaScriptChunker:
             start=start,
             signature=signature_between(source, outer.start_byte, signature_end),
             docstring=doc,
+            doc_ranges=doc_ranges,
             end_node=outer,
         )
 

@@ -41,6 +41,7 @@ class PythonChunker:
             start=point(_outer(function)),
             signature=signature_between(source, function.start_byte, signature_end, strip=":"),
             docstring=docstring(body),
+            doc_ranges=_ranges(docstring_literal(body)),
         )
 
 
@@ -59,17 +60,25 @@ def enclosing_scopes(function: Node) -> list[tuple[Node, str]]:
 
 def docstring(body: Node | None) -> str:
     """The cleaned first string statement of a function body, or ''."""
+    literal = docstring_literal(body)
+    return clean_string_literal(node_text(literal)) if literal is not None else ""
+
+
+def docstring_literal(body: Node | None) -> Node | None:
+    """The string literal that is the first statement of a function body, or None."""
     if body is None:
-        return ""
+        return None
     first = first_named_child(body)
     while first is not None and first.type == "comment":
         first = first.next_named_sibling
     if first is None or first.type != "expression_statement" or first.named_child_count != 1:
-        return ""
+        return None
     literal = first_named_child(first)
-    if literal is None or literal.type != "string":
-        return ""
-    return clean_string_literal(node_text(literal))
+    return literal if literal is not None and literal.type == "string" else None
+
+
+def _ranges(node: Node | None) -> tuple[tuple[int, int], ...]:
+    return () if node is None else ((node.start_byte, node.end_byte),)
 
 
 def _kind(own_name: str, scopes: list[tuple[Node, str]]) -> str:

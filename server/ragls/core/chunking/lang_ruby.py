@@ -32,7 +32,7 @@ class RubyChunker:
                 owner = "::".join([*namespaces, node_text(receiver)])
             elif not owner:
                 owner = "self"
-        start, doc = with_doc_above(source, point(function), _ruby_doc_above)
+        start, doc, doc_ranges = with_doc_above(source, point(function), _ruby_doc_above)
         return FunctionInfo(
             name=_qualify(owner, own_name, singleton),
             kind=_kind(own_name, namespaces, singleton),
@@ -41,6 +41,7 @@ class RubyChunker:
             start=start,
             signature=signature_between(source, function.start_byte, _signature_end(function)),
             docstring=doc,
+            doc_ranges=doc_ranges,
         )
 
 

@@ -43,6 +43,7 @@ class RustChunker:
             start=point(first),
             signature=signature_between(source, function.start_byte, signature_end),
             docstring=_doc_text(doc_comments),
+            doc_ranges=tuple((comment.start_byte, comment.end_byte) for comment in doc_comments),
         )
 
 

@@ -47,6 +47,14 @@ def parsed_chunks(path: str, language: str, source: SourceText) -> list[Chunk] |
     return chunks
 
 
+def functions_with_doc_ranges(
+    path: str, language: str, source: SourceText
+) -> list[tuple[Chunk, tuple[tuple[int, int], ...]]]:
+    """Every function chunk (no module residue) with the byte ranges its docstring came from."""
+    root = parser(language).parse(source.data).root_node
+    return [(_to_chunk(path, language, source, info), info.doc_ranges) for info in find_functions(language, root, source)]
+
+
 def find_functions(language: str, root: Node, source: SourceText) -> list[FunctionInfo]:
     """Every function the language's query finds under `root`, described by its chunker."""
     chunker = _CHUNKERS[language]
