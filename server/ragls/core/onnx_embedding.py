@@ -22,6 +22,7 @@ than what ragls already installs.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragls.core.cache_home import user_cache
 from ragls.core.embedding import (
     EmbeddingError,
     ModelSpec,
@@ -57,8 +59,7 @@ _BERT_LIKE = ("bert", "roberta", "distilbert", "xlm-roberta", "mpnet", "electra"
 
 def models_dir() -> Path:
     """Where exported models live: $XDG_CACHE_HOME/ragls/models (not the index cache folder)."""
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "ragls" / "models"
+    return user_cache("models")
 
 
 def onnx_available() -> bool:
@@ -230,10 +231,15 @@ def ensure_export(spec: ModelSpec, folder: Path) -> Path:
     problem = verify_export(target)
     if problem is None:
         return target
+    if not _writable(folder):
+        # Another user's or a read-only cache: the export is deterministic, so a private copy
+        # for this process embeds exactly as the shared one would.
+        private = _private_models_dir()
+        log.warning("model cache %s is not writable: exporting %s into %s for this run", folder, spec.name, private)
+        return ensure_export(spec, private)
     if target.exists():
         log.warning("rebuilding the ONNX export %s: %s", target, problem)
         shutil.rmtree(target, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(folder, target.name)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=folder))
     try:
@@ -246,6 +252,27 @@ def ensure_export(spec: ModelSpec, folder: Path) -> Path:
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return target
+
+
+def _writable(folder: Path) -> bool:
+    """True when `folder` exists (made now if need be) and this process may write in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+_private_folder: Path | None = None
+
+
+def _private_models_dir() -> Path:
+    """A temporary model folder of this process, removed when it exits."""
+    global _private_folder
+    if _private_folder is None:
+        _private_folder = Path(tempfile.mkdtemp(prefix="ragls-models-"))
+        atexit.register(shutil.rmtree, _private_folder, True)
+    return _private_folder
 
 
 def _remove_abandoned_builds(folder: Path, name: str) -> None:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragls.core.cache_home import user_cache
 from ragls.core.embedding import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder
 from ragls.core.workspace import DEFAULT_MAX_FILE_SIZE
 
@@ -85,5 +86,4 @@ def cache_base(settings: EngineSettings) -> Path:
         return Path(settings.cache_dir).expanduser()
     if os.environ.get("RAGLS_CACHE_DIR"):
         return Path(os.environ["RAGLS_CACHE_DIR"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "ragls"
+    return user_cache()
