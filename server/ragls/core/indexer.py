@@ -14,6 +14,7 @@ from other threads while an index run is in progress; they see what is indexed s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragls.core.base import BaseIndex, BaseSummary, LayeredReader, LayeredVectors
 from ragls.core.chunk import EMBED_TEXT_FORMAT, Chunk
 from ragls.core.chunking import chunk_source
 from ragls.core.embedding import Embedder
@@ -116,6 +118,8 @@ class IndexInfo:
     chunks: int
     index_bytes: int
     last_run: dict | None  # the last full run's report, device and time, as recorded
+    base: BaseSummary | None = None  # the base index, when there is one
+    overlay_chunks: int = 0  # the chunks of this index's own (all of them without a base)
 
 
 class Indexer:
@@ -128,10 +132,12 @@ class Indexer:
         embedder: Embedder | None = None,
         create: bool = True,
         graph_build: GraphBuild | None = None,
+        base: BaseIndex | None = None,
     ):
         """Open the index of `root`; with `create` False, StoreMissing when there is none yet.
 
         `embedder` embeds the chunks (the services pass their shared model's background view).
+        `base`: a bundle this index is the overlay of (core/base.py).
         """
         self.settings = settings or EngineSettings()
         self.workspace = Workspace(
@@ -144,6 +150,8 @@ class Indexer:
         self.store = self._open_store(create)
         self.embedder = embedder or make_embedder(self.settings)
         self.graph_build = graph_build or GraphBuild.for_settings(self.settings)
+        self.base = base
+        self._show_base()
         self.embedded_by_this_process = 0
         self._index: VectorIndex | None = None
         self._dirty_since: float | None = None  # when the index first changed since its last save
@@ -221,9 +229,11 @@ class Indexer:
             root=self.root,
             cache_dir=self.cache_dir,
             files=self.store.file_count(),
-            chunks=self.store.chunk_count(),
+            chunks=self.reader.chunk_count(),
             index_bytes=sum(path.stat().st_size for path in self.cache_dir.glob("index-*.hnsw")),
             last_run=json.loads(last_run) if last_run else None,
+            base=self.base.summary() if self.base is not None else None,
+            overlay_chunks=self.store.chunk_count(),
         )
 
     # runs ---------------------------------------------------------------------------------
@@ -250,7 +260,7 @@ class Indexer:
         for rel in sorted(known.keys() - found):
             report.chunks_removed += self._forget_file(rel)
             report.files_removed += 1
-        changed = [file for file in files if _changed(file, known.get(file.rel))]
+        changed = [file for file in files if self._changed(file, known.get(file.rel))]
         for done, file in enumerate(changed, start=1):
             run.check()
             with report.timed("parse"):
@@ -313,29 +323,33 @@ class Indexer:
         return len(ids)
 
     def _reindex_file(self, file: SourceFile, report: IndexReport) -> None:
-        """Re-chunk one file and record the difference in the store and the report."""
+        """Re-chunk one file and record the difference in the store and the report. A file as
+        the base index has it keeps no chunks here: they are the base's."""
         source = self.workspace.read(file)
         if isinstance(source, SkipReason):
             if self.store.file_state(file.rel):
                 report.chunks_removed += self._forget_file(file.rel)
             return
-        chunks = chunk_source(file.rel, source, file.language)
+        digest = file_digest(source)
+        from_base = self.base is not None and self.base.file_hash(file.rel) == digest
+        chunks = [] if from_base else chunk_source(file.rel, source, file.language)
         with self._lock:
             old = self.store.chunks_of_file(file.rel)
             keep, add, drop = _diff_chunks(old, chunks)
-            state = FileState(file.rel, file.language, file.size, file.mtime_ns)
+            state = FileState(file.rel, file.language, file.size, file.mtime_ns, digest, from_base)
             self.store.replace_file(state, keep, add, drop)
             self._delete_from_index(drop)
         report.chunks_added += len(add)
         report.chunks_removed += len(drop)
 
     def _finish(self, report: IndexReport, started: float, run: RunContext, save: bool = True) -> None:
+        self._show_base()
         if save:
             run.report(Progress("saving"))
             with report.timed("save"):
                 self.save_index()
         report.files = self.store.file_count()
-        report.chunks = self.store.chunk_count()
+        report.chunks = self.reader.chunk_count()
         report.index_rebuilt = self._index_rebuilt
         report.seconds = round(time.monotonic() - started, 3)
 
@@ -349,6 +363,32 @@ class Indexer:
         summary = {**report.as_dict(), "device": device, "backend": backend,
                    "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
         self.store.set_meta("last_run", json.dumps(summary))
+
+    def _changed(self, file: SourceFile, known: FileState | None) -> bool:
+        """Whether a file must be read again: new, touched, or its base changed (a file may now
+        be the base's, or no longer)."""
+        if known is None:
+            return True
+        if (known.size, known.mtime_ns, known.language) != (file.size, file.mtime_ns, file.language):
+            return True
+        base_hash = self.base.file_hash(file.rel) if self.base is not None else None
+        return known.from_base != (base_hash is not None and base_hash == known.content_hash)
+
+    # the base index ---------------------------------------------------------------------------
+    @property
+    def reader(self):
+        """What queries read chunks from: the store, or the store layered over the base."""
+        return LayeredReader(self.store, self.base) if self.base is not None else self.store
+
+    def search_vectors(self):
+        """What queries search vectors in: the index, or the index layered over the base's."""
+        index = self.vector_index()
+        return LayeredVectors(index, self.base) if self.base is not None else index
+
+    def _show_base(self) -> None:
+        """Tell the base which of its files the working copy has as they are."""
+        if self.base is not None:
+            self.base.set_visible(path for path, state in self.store.file_states().items() if state.from_base)
 
     # vectors ------------------------------------------------------------------------------
     def _delete_from_index(self, ids: list[int]) -> None:
@@ -374,7 +414,7 @@ class Indexer:
         """A new index of every chunk whose vector is cached (no model needed); the run's sync
         embeds the rest. Large rebuilds on a GPU use ragls.core.gpu_graph (see GraphBuild)."""
         hashes = self.store.chunk_hashes()
-        cached = self.store.cached_vectors(self.model_id, hashes.values())
+        cached = self.reader.cached_vectors(self.model_id, hashes.values())
         labels = [chunk_id for chunk_id, digest in hashes.items() if digest in cached]
         vectors = np.stack([cached[hashes[i]] for i in labels]) if labels else np.zeros((0, meta.dim), np.float32)
         self._rebuilt_from_cache = len(labels)
@@ -396,7 +436,7 @@ class Indexer:
         key = f"dim:{self.model_id}"
         known = self.store.get_meta(key)
         if known is None:
-            known = str(self.embedder.dim)
+            known = str(self.base.manifest.dim if self.base is not None else self.embedder.dim)
             if not self.read_only:
                 self.store.set_meta(key, known)
         return int(known)
@@ -413,7 +453,7 @@ class Indexer:
             missing = self.store.chunk_hashes(ids - labels)
         if not missing:
             return
-        cached = self.store.cached_vectors(self.model_id, missing.values())
+        cached = self.reader.cached_vectors(self.model_id, missing.values())  # the base's too
         self._add_vectors({i: cached[h] for i, h in missing.items() if h in cached})
         report.cache_hits += sum(1 for h in missing.values() if h in cached)
         self._embed_missing({i: h for i, h in missing.items() if h not in cached}, report, run)
@@ -535,7 +575,6 @@ def _diff_chunks(
     return keep, add, drop
 
 
-def _changed(file: SourceFile, known: FileState | None) -> bool:
-    if known is None:
-        return True
-    return (known.size, known.mtime_ns, known.language) != (file.size, file.mtime_ns, file.language)
+def file_digest(data: bytes) -> str:
+    """The content hash of a file's bytes: what a base index and a working copy compare."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()

@@ -105,7 +105,7 @@ class Retriever:
         ranking = ranking or self.ranking
         _check_ranking(ranking)
         if ranking == "lexical":
-            return self._hits(self.indexer.store.lexical_search(query, limit))
+            return self._hits(self.indexer.reader.lexical_search(query, limit))
         if query_vector is None:
             query_vector = self.embed_query(query)
         if ranking == "dense":
@@ -113,7 +113,7 @@ class Retriever:
         return self._fused(query, query_vector, FUSIONS[ranking], limit)
 
     def _fused(self, query: str, vector: np.ndarray, fusion: Fusion, limit: int) -> list[Hit]:
-        store = self.indexer.store
+        store = self.indexer.reader
         rankings = [self._dense(vector, fusion.candidates), store.lexical_search(query, fusion.candidates, fusion.lexical_fields)]
         if looks_like_identifier(query):
             weights = [fusion.identifier_dense_weight, fusion.identifier_lexical_weight]
@@ -138,17 +138,17 @@ class Retriever:
     def related_to(self, chunk: Chunk, limit: int = 10, exclude: set[int] | None = None) -> list[Hit]:
         """The chunks most similar to `chunk`, which may be unsaved text not in the index."""
         check_limit(limit)
-        cached = self.indexer.store.cached_vectors(self.indexer.model_id, [chunk.content_hash])
+        cached = self.indexer.reader.cached_vectors(self.indexer.model_id, [chunk.content_hash])
         vector = cached.get(chunk.content_hash)
         if vector is None:
             vector = self.embedder.embed([chunk.embed_text])[0]
         return self._hits(self._dense(vector, limit, exclude or set()))
 
     def _dense(self, vector: np.ndarray, limit: int, exclude: set[int] | None = None) -> list[tuple[int, float]]:
-        return self.indexer.vector_index().search(vector, limit, exclude=exclude or ())
+        return self.indexer.search_vectors().search(vector, limit, exclude=exclude or ())
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
-        stored = self.indexer.store.chunks_by_ids([chunk_id for chunk_id, _ in ranked])
+        stored = self.indexer.reader.chunks_by_ids([chunk_id for chunk_id, _ in ranked])
         return [Hit(i, stored[i].chunk, float(score)) for i, score in ranked if i in stored]
 
 

@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY,
     language TEXT NOT NULL,
     size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT NOT NULL DEFAULT '',  -- of the file's bytes, as indexed
+    from_base INTEGER NOT NULL DEFAULT 0  -- its chunks are the base index's (core/base.py)
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids are index labels: never reuse one
@@ -66,6 +68,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
 TERMS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5 (name, path, body, tokenize = 'porter unicode61')"
 LEXICAL_WEIGHTS = (3.0, 1.0, 1.0)  # name, path, body (BM25 column weights)
 
+FILE_COLUMNS = "path, language, size, mtime_ns, content_hash, from_base"
+_FILE_DEFAULTS = (("path", ""), ("language", ""), ("size", 0), ("mtime_ns", 0), ("content_hash", "''"), ("from_base", 0))
 CHUNK_COLUMNS = (
     "id, path, language, name, kind, start_line, start_col, end_line, end_col, "
     "name_start_line, name_start_col, name_end_line, name_end_col, signature, docstring, text, "
@@ -103,12 +107,17 @@ class StoredChunk:
 
 @dataclass(frozen=True, slots=True)
 class FileState:
-    """What the store remembers of a file, to tell whether it changed since it was indexed."""
+    """What the store remembers of a file, to tell whether it changed since it was indexed.
+
+    `from_base`: the file is as the base index has it, so its chunks are the base's, not here.
+    """
 
     path: str
     language: str
     size: int
     mtime_ns: int
+    content_hash: str = ""
+    from_base: bool = False
 
 
 def chunk_terms(chunk: Chunk) -> tuple[str, str, str]:
@@ -125,17 +134,22 @@ class Store:
     raise StoreReadOnly.
     """
 
-    def __init__(self, path: Path, create: bool = True):
+    def __init__(self, path: Path, create: bool = True, read_only: bool = False):
+        """Open (or create) the store at `path`; `read_only` opens it so even when the folder
+        could be written (a base index's store)."""
         self.path = path
         self._lock = threading.RLock()
         if not path.exists() and not create:
             raise StoreMissing(f"there is no ragls index in {path.parent}")
-        self.read_only = _is_read_only(path)
+        self.read_only = read_only or _is_read_only(path)
         # A write-ahead log left next to the file means the last writer did not close it
         # (killed, power cut): check the pages once before trusting them.
         unclean = Path(f"{path}-wal").exists()
         connect = self._connect_read_only if self.read_only else self._connect
         self._db = _GuardedConnection(connect(), path)
+        # A read-only store of an earlier ragls lacks the newer columns: read their defaults.
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        self._file_select = ", ".join(c if c in have else f"{d} AS {c}" for c, d in _FILE_DEFAULTS)
         if unclean:
             self._quick_check()
         self._check_version()
@@ -150,6 +164,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            _add_missing_columns(db)
             if not _has_terms_table(db):
                 db.execute(TERMS_SCHEMA)
         except sqlite3.DatabaseError as exc:
@@ -231,16 +246,14 @@ class Store:
     def file_states(self) -> dict[str, FileState]:
         """Every indexed file by path."""
         with self._lock:
-            rows = self._db.execute("SELECT path, language, size, mtime_ns FROM files").fetchall()
-        return {row[0]: FileState(*row) for row in rows}
+            rows = self._db.execute(f"SELECT {self._file_select} FROM files").fetchall()
+        return {row[0]: _file_state(row) for row in rows}
 
     def file_state(self, path: str) -> FileState | None:
         """One indexed file, or None."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT path, language, size, mtime_ns FROM files WHERE path = ?", (path,)
-            ).fetchone()
-        return FileState(*row) if row else None
+            row = self._db.execute(f"SELECT {self._file_select} FROM files WHERE path = ?", (path,)).fetchone()
+        return _file_state(row) if row else None
 
     def paths_under(self, folder: str) -> list[str]:
         """Indexed files inside a root-relative folder."""
@@ -275,8 +288,8 @@ class Store:
                 )
             added = [StoredChunk(self._insert_chunk(chunk), chunk) for chunk in add]
             self._db.execute(
-                "INSERT OR REPLACE INTO files (path, language, size, mtime_ns) VALUES (?, ?, ?, ?)",
-                (state.path, state.language, state.size, state.mtime_ns),
+                f"INSERT OR REPLACE INTO files ({FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (state.path, state.language, state.size, state.mtime_ns, state.content_hash, int(state.from_base)),
             )
         return added
 
@@ -312,6 +325,11 @@ class Store:
             with self._lock:
                 return dict(self._db.execute("SELECT id, content_hash FROM chunks").fetchall())
         return dict(self._rows_in("SELECT id, content_hash FROM chunks WHERE id IN ({marks})", ids))
+
+    def chunk_paths(self) -> list[tuple[int, str]]:
+        """(id, file) of every chunk."""
+        with self._lock:
+            return [(row[0], row[1]) for row in self._db.execute("SELECT id, path FROM chunks")]
 
     def chunk_count(self) -> int:
         """How many chunks are indexed."""
@@ -544,6 +562,18 @@ def _is_read_only(path: Path) -> bool:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     return not os.access(folder, os.W_OK)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a store of an earlier ragls up to this schema in place (no re-indexing)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+    for column in ("content_hash TEXT NOT NULL DEFAULT ''", "from_base INTEGER NOT NULL DEFAULT 0"):
+        if column.split()[0] not in have:
+            db.execute(f"ALTER TABLE files ADD COLUMN {column}")
+
+
+def _file_state(row: Sequence) -> FileState:
+    return FileState(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
 def _has_terms_table(db: sqlite3.Connection) -> bool:

@@ -96,6 +96,7 @@ class VectorIndex:
         self._hnsw = hnsw
         self._live = live
         self._deleted = deleted  # labels hnswlib still holds in a slot marked deleted
+        self._hidden: set[int] = set()  # labels kept out of searches for now (see hide)
         self._lock = threading.RLock()
         self._save_lock = threading.Lock()  # one save at a time, or one could delete another's file
 
@@ -238,6 +239,25 @@ class VectorIndex:
                     self._live.discard(label)
                     self._deleted.add(label)
 
+    def hide(self, labels: Iterable[int]) -> None:
+        """Keep live labels out of every search, vectors kept, until `show`; for an index that
+        is only read (a base index masks the files the working copy changed)."""
+        with self._lock:
+            for label in map(int, labels):
+                if label in self._live:
+                    self._hnsw.mark_deleted(label)
+                    self._live.discard(label)
+                    self._hidden.add(label)
+
+    def show(self, labels: Iterable[int]) -> None:
+        """Bring hidden labels back into searches."""
+        with self._lock:
+            for label in map(int, labels):
+                if label in self._hidden:
+                    self._hnsw.unmark_deleted(label)
+                    self._hidden.discard(label)
+                    self._live.add(label)
+
     def _latest_row_by_label(self, labels: Sequence[int], vectors: np.ndarray) -> dict[int, int]:
         """Map each label to its last row index, after validating shapes and labels."""
         labels = [int(label) for label in labels]
@@ -336,6 +356,8 @@ class VectorIndex:
         The data file goes under a new generation name (written to a temp name, fsynced,
         renamed); replacing `index.json` commits it. Other files in the directory are left alone.
         """
+        if self._hidden:
+            raise ValueError("an index with hidden labels is read-only: it is not saved")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with self._save_lock:

@@ -212,7 +212,8 @@ def _model_part(settings: EngineSettings) -> tuple:
 
 def _folder_status(folder: Path, indexer: Indexer) -> FolderStatus:
     info = indexer.info()
-    return FolderStatus(folder, info.files, info.chunks, info.cache_dir, info.index_bytes, info.last_run)
+    return FolderStatus(folder, info.files, info.chunks, info.cache_dir, info.index_bytes, info.last_run,
+                        info.base, info.overlay_chunks)
 
 
 def _may_hold_source(path: Path) -> bool:

@@ -178,7 +178,7 @@ class Explainer:
         call = re.compile(rf"\b{re.escape(own)}\s*\(")
         found: list[Found] = []
         for open_root in self.queries.roots.open_roots():
-            store = open_root.indexer.store
+            store = open_root.indexer.reader
             ids = [chunk_id for chunk_id, _ in store.lexical_search(own, 30)]
             for stored in store.chunks_by_ids(ids).values():
                 chunk = stored.chunk

@@ -179,7 +179,7 @@ class Queries:
         return [
             Found(open_root.root.folder, stored.chunk)
             for open_root in self.roots.open_roots()
-            for stored in open_root.indexer.store.functions_named(text, limit)
+            for stored in open_root.indexer.reader.functions_named(text, limit)
         ]
 
     def named_exactly(self, name: str) -> list[Found]:
@@ -220,7 +220,7 @@ def short_name(qualified: str) -> str:
 
 def _ids_of_same_function(indexer: Indexer, symbol: Chunk) -> set[int]:
     """The stored versions of the function itself, which must not count as related to it."""
-    stored = indexer.store.chunks_of_file(symbol.path)
+    stored = indexer.reader.chunks_of_file(symbol.path)
     return {s.id for s in stored if s.chunk.name == symbol.name and s.chunk.kind == symbol.kind}
 
 

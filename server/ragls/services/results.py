@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ragls.core.base import BaseSummary
 from ragls.core.chunk import Chunk, Span, preview
 from ragls.services.status import FolderStatus, Status
 
@@ -67,7 +68,13 @@ def _folder_json(folder: FolderStatus) -> dict:
         "cacheDir": str(folder.cache_dir),
         "indexBytes": folder.index_bytes,
         "lastRun": None if run is None else {key: run.get(field) for key, field in _LAST_RUN_FIELDS},
+        "base": None if folder.base is None else _base_json(folder.base),
+        "overlayChunks": folder.overlay_chunks,
     }
+
+
+def _base_json(base: BaseSummary) -> dict:
+    return {"file": str(base.path), "commit": base.commit, "functions": base.functions, "searched": base.searched}
 
 
 _LAST_RUN_FIELDS = (

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragls.core.base import BaseSummary
+
 
 @dataclass(frozen=True)
 class FolderStatus:
@@ -16,6 +18,8 @@ class FolderStatus:
     cache_dir: Path
     index_bytes: int
     last_run: dict | None  # the last full run's report, with its device and time
+    base: BaseSummary | None = None  # the shared index this folder's index is the overlay of
+    overlay_chunks: int = 0  # chunks of the folder's own index (all of them without a base)
 
 
 @dataclass(frozen=True)
