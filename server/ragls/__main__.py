@@ -7,6 +7,8 @@
     ragls status [PATH]                     what is indexed, where, with which model
     ragls explain FILE:LINE [--question Q]  ask the local LLM (Ollama) about a function
     ragls eval [PATH]                       how well search finds this repository's functions
+    ragls export [PATH] --out FILE          write the index as a bundle others can use as a base
+    ragls merge PART... --out FILE          one bundle from the bundles of a tree's parts
 
 User mistakes print one line on stderr and exit with status 2; nothing prints a traceback
 unless -vv asks for one.
@@ -120,7 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=run_serve)
 
-    index = commands.add_parser("index", parents=[common], help="index a folder (incremental)")
+    base = argparse.ArgumentParser(add_help=False)
+    choice = base.add_mutually_exclusive_group()
+    choice.add_argument("--base", metavar="FILE", help="a bundle (ragls export) to use as the read-only base; remembered")
+    choice.add_argument("--no-base", action="store_true", help="stop using the base index")
+
+    index = commands.add_parser("index", parents=[common, base], help="index a folder (incremental)")
     index.add_argument("path", nargs="?", default=".", help="folder to index (default: .)")
     index.add_argument("--json", action="store_true", help="print the report as JSON")
     index.set_defaults(handler=run_index)
@@ -156,6 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--keep", metavar="DIR", help="keep the doc-less copy and its index in DIR, and reuse them")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=run_eval)
+
+    export = commands.add_parser("export", parents=[common, base], help="write the index as a portable bundle")
+    export.add_argument("path", nargs="?", default=".", help="folder to export (default: .)")
+    export.add_argument("--out", required=True, metavar="FILE", help="the bundle file to write")
+    export.add_argument("--part", action="append", default=[], metavar="DIR",
+                        help="export only this subfolder (repeatable); merge the parts with `ragls merge`")
+    export.add_argument("--json", action="store_true", help="print the manifest's summary as JSON")
+    export.set_defaults(handler=run_export)
+
+    merge = commands.add_parser("merge", help="one bundle from the bundles of several parts")
+    merge.add_argument("parts", nargs="+", metavar="PART", help="bundles written by `ragls export --part`")
+    merge.add_argument("--out", required=True, metavar="FILE", help="the bundle file to write")
+    merge.add_argument("--json", action="store_true", help="print the manifest's summary as JSON")
+    merge.set_defaults(handler=run_merge)
 
     status = commands.add_parser("status", parents=[common], help="what is indexed")
     status.add_argument("path", nargs="?", default=None, help="indexed folder (default: found from .)")
@@ -215,6 +236,54 @@ def run_index(args: argparse.Namespace) -> int:
     else:
         print(f"indexed {root}: {report.summary()}")
     return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`ragls export`: index the folder (or its `--part` folders), then write it as a bundle."""
+    from ragls.progress_bar import ProgressBar
+
+    root = _existing_dir(args.path)
+    parts = [_part_of(root, part) for part in args.part]
+    out = Path(args.out).expanduser().resolve()
+    with _engine(args, _RunListener(ProgressBar()), parts=parts) as engine:
+        engine.start([root], preload_model=False)
+        _require_success(engine.wait_until_idle())
+        manifest = engine.export(root, out, parts)
+    return _print_bundle(out, manifest, args.json)
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    """`ragls merge`: one bundle from several parts' bundles."""
+    from ragls.core.bundle import merge_bundles
+
+    out = Path(args.out).expanduser().resolve()
+    manifest = merge_bundles([Path(part).expanduser() for part in args.parts], out)
+    return _print_bundle(out, manifest, args.json)
+
+
+def _print_bundle(out: Path, manifest, as_json: bool) -> int:
+    summary = {"bundle": str(out), "bytes": out.stat().st_size, "files": len(manifest.files),
+               "functions": manifest.chunks, "model": manifest.model_id, "commit": manifest.commit,
+               "parts": list(manifest.parts)}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        commit = f" at {manifest.commit[:12]}" if manifest.commit else ""
+        print(f"wrote {out}: {manifest.chunks} functions of {len(manifest.files)} files{commit}, "
+              f"{summary['bytes'] / 1e6:.1f} MB")
+    return 0
+
+
+def _part_of(root: Path, part: str) -> str:
+    """A --part folder as a root-relative path; one line when it is not a folder of the root."""
+    from ragls.core.workspace import root_relative
+
+    path = Path(part).expanduser()
+    path = path if path.is_absolute() else root / path
+    rel = root_relative(root, path)
+    if not rel or not path.is_dir():
+        raise CliError(f"--part {part}: not a folder inside {root}")
+    return rel
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -281,7 +350,7 @@ def run_status(args: argparse.Namespace) -> int:
 
     root = _existing_dir(args.path) if args.path else _default_root(Path.cwd(), args)
     with _engine(args) as engine:
-        _open_index(engine, root)
+        _open_index(engine, root, refuse_without_base=False)
         status = engine.status()
     if args.json:
         print(json.dumps(status_json(status), indent=2))
@@ -365,28 +434,51 @@ class _RunListener:
 
 
 class _engine:
-    """`with _engine(args) as engine`: an engine for one command, closed (and saved) after it."""
+    """`with _engine(args) as engine`: an engine for one command, closed (and saved) after it.
+    `parts`: index only these root-relative folders, in an index of their own (ragls export)."""
 
-    def __init__(self, args: argparse.Namespace, listener=None):
-        self._args, self._listener = args, listener
+    def __init__(self, args: argparse.Namespace, listener=None, parts: list[str] | None = None):
+        self._args, self._listener, self._parts = args, listener, parts
 
     def __enter__(self):
         from ragls.services.engine import Engine
 
-        self.engine = Engine(_settings(self._args).engine, self._listener, model_on_demand=True)
+        settings = _settings(self._args).engine
+        if self._parts:
+            settings = _parts_only(settings, self._parts)
+        self.engine = Engine(settings, self._listener, model_on_demand=True, strict_base=True)
         return self.engine
 
     def __exit__(self, *exc_info) -> None:
         self.engine.close()
 
 
-def _open_index(engine, root: Path) -> None:
+def _parts_only(settings, parts: list[str]):
+    """Settings that index only `parts`, in a cache folder of their own: a part's index must
+    not replace the whole tree's index of this machine."""
+    import dataclasses
+    import hashlib
+
+    from ragls.core.settings import cache_base
+    from ragls.core.workspace import patterns_keeping_only
+
+    name = hashlib.blake2b("\0".join(sorted(parts)).encode(), digest_size=6).hexdigest()
+    return dataclasses.replace(settings, ignore=(*settings.ignore, *patterns_keeping_only(parts)),
+                               cache_dir=str(cache_base(settings) / "parts" / name))
+
+
+def _open_index(engine, root: Path, refuse_without_base: bool = True) -> None:
+    """Open the folder's existing index; a base index it cannot use is one line unless
+    `refuse_without_base` is False (status shows the problem instead)."""
     from ragls.core.store import StoreMissing
 
     try:
         engine.open([root])
     except StoreMissing:
         raise CliError(f"{root} is not indexed yet: run `ragls index {root}` first") from None
+    for folder in engine.status().folders if refuse_without_base else ():
+        if folder.base_problem:
+            raise CliError(folder.base_problem)
 
 
 def _require_success(status) -> None:
@@ -412,6 +504,15 @@ def _status_lines(status) -> list[tuple[str, object]]:
             ("index_bytes", folder.index_bytes),
             ("cache_dir", folder.cache_dir),
         ]
+        if folder.base is not None:
+            commit = f" at {folder.base.commit[:12]}" if folder.base.commit else ""
+            lines += [
+                ("base", f"{folder.base.path}{commit}: {folder.base.functions} functions, "
+                         f"{folder.base.searched} of them as the working copy has them"),
+                ("overlay", f"{folder.overlay_chunks} chunks of the working copy's own"),
+            ]
+        if folder.base_problem:
+            lines.append(("base", folder.base_problem))
         if run:
             where = f" on {run['device']}" if run.get("device") else ""
             lines.append(
@@ -471,9 +572,18 @@ def _settings(args: argparse.Namespace):
         index_threads=args.threads,
         query_prompt=args.query_prompt,
         document_prompt=args.document_prompt,
+        base_index=_base_option(args),
         ollama_host=getattr(args, "ollama_host", None),
         ollama_model=getattr(args, "ollama_model", None),
     )
+
+
+def _base_option(args: argparse.Namespace) -> str | None:
+    """--base FILE (absolute: it is remembered beyond this folder), --no-base "", else None."""
+    if getattr(args, "no_base", False):
+        return ""
+    base = getattr(args, "base", None)
+    return str(Path(base).expanduser().resolve()) if base else None
 
 
 def _default_root(start: Path, args: argparse.Namespace) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ragls.core.bundle import INDEX, STORE, check_compatible, read_bundle
-from ragls.core.store import LEXICAL_WEIGHTS, Store, StoredChunk
+from ragls.core.store import LEXICAL_WEIGHTS, FileState, Store, StoredChunk
 from ragls.core.vector_index import IndexMeta, VectorIndex
 
 MAX_HIDDEN_OVERFETCH = 5000  # a lexical search over the base reads this many more at most
@@ -99,6 +99,20 @@ class BaseIndex:
         self.store.close()
 
 
+def base_file_for(setting: str | None, folder: Path, remembered: Path | None) -> Path | None:
+    """The bundle a folder's index should be the overlay of: the setting's (a relative path is
+    the folder's own file, and no base when the folder has none), the remembered one when the
+    setting is None, none when it is ""."""
+    if setting is None:
+        return remembered
+    if not setting.strip():
+        return None
+    path = Path(setting).expanduser()
+    if path.is_absolute():
+        return path
+    return folder / path if (folder / path).exists() else None
+
+
 class LayeredReader:
     """The overlay store and the visible base, read as one store (base ids are negative)."""
 
@@ -116,6 +130,10 @@ class LayeredReader:
         visible = self._visible_ids({chunk_id for chunk_id, _ in base_hits})
         merged = own + [(-chunk_id, score) for chunk_id, score in base_hits if chunk_id in visible]
         return sorted(merged, key=lambda pair: pair[1], reverse=True)[:limit]
+
+    def file_states(self) -> dict[str, FileState]:
+        """Every file of the working copy (the base's ones are recorded in the overlay)."""
+        return self.local.file_states()
 
     def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         """The chunks with these ids (negative: the base's)."""

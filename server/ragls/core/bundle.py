@@ -95,6 +95,8 @@ class Manifest:
             "format_version": FORMAT_VERSION,
             "ragls_version": self.ragls_version,
             "model_id": self.model_id,
+            "model": key_parts(self.model_id)[0],
+            "backend": key_parts(self.model_id)[1],
             "dim": self.dim,
             "commit": self.commit,
             "root": self.root,
@@ -117,9 +119,10 @@ class BundleContent:
 
 
 # writing ------------------------------------------------------------------------------------------
-def content_of(store: Store, model_id: str, parts: Iterable[str] = ()) -> BundleContent:
-    """The files, chunks and vectors of a store (of the files under `parts` only, when given).
-    Every chunk must have its vector cached for `model_id` (an index run makes sure of it)."""
+def content_of(store, model_id: str, parts: Iterable[str] = ()) -> BundleContent:
+    """The files, chunks and vectors of a store, or of an index over a base (its LayeredReader),
+    of the files under `parts` only when given. Every chunk must have its vector cached for
+    `model_id` (an index run makes sure of it)."""
     prefixes = tuple(part.strip("/") + "/" for part in parts)
     files = {path: state for path, state in store.file_states().items()
              if not prefixes or path.startswith(prefixes)}
@@ -216,6 +219,7 @@ def _write_store(path: Path, content: BundleContent, ordered: list[Chunk], model
             identity.update(f"{file_path}\0{content.files[file_path].content_hash}\n".encode())
         store.set_meta("store_id", identity.hexdigest())  # the same content, the same id
         store.cache_vectors(model_id, {chunk.content_hash: content.vectors[chunk.content_hash] for chunk in ordered})
+        store.compact()
     finally:
         store.close()
     for suffix in ("-wal", "-shm"):
@@ -260,27 +264,63 @@ def read_bundle(path: Path, unpacked: Path | None = None) -> tuple[Manifest, Pat
             raw = _member_bytes(archive, MANIFEST, path)
             manifest = _parse_manifest(raw, path)
             target = unpacked or bundles_dir() / hashlib.blake2b(raw, digest_size=12).hexdigest()
-            if _verified(target, manifest) is None:
-                return manifest, target
-            _unpack(archive, manifest, target, path)
+            if _verified(target, manifest) is not None:
+                _unpack(archive, manifest, target, path)
+            elif _source_stamp(path) not in _checked_sources(target):
+                # The same manifest in another file (or this one changed): its members must
+                # match too, or an altered copy of a good bundle would pass for it.
+                _check_members(archive, manifest, path)
+            _remember_source(target, _source_stamp(path))
     except FileNotFoundError:
         raise BundleError(f"no such bundle: {path}") from None
+    except tarfile.ReadError as exc:
+        if _starts_like_a_bundle(path):
+            raise BundleCorrupt(f"{path} is truncated or damaged: {exc}") from None
+        raise BundleFormatError(f"{path} is not a ragls bundle (ragls export writes them)") from None
     except (tarfile.TarError, EOFError) as exc:
-        raise BundleCorrupt(f"{path} is not a readable bundle (truncated?): {exc}") from None
+        raise BundleCorrupt(f"{path} is truncated or damaged: {exc}") from None
     except OSError as exc:
         raise BundleError(f"cannot read the bundle {path}: {exc.strerror or exc}") from None
     return manifest, target
 
 
+def _starts_like_a_bundle(path: Path) -> bool:
+    """True when the file begins as a bundle does (a tar header naming the manifest, which
+    PAX writes first as an extended header or the member itself)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(512)
+    except OSError:
+        return False
+    return len(head) == 512 and head[257:262] == b"ustar"
+
+
 def check_compatible(manifest: Manifest, model_id: str, dim: int | None, source: str) -> None:
     """BundleMismatch unless the bundle's vectors are of this embedding key and dimension."""
     if manifest.model_id != model_id:
+        theirs, ours = describe_key(manifest.model_id), describe_key(model_id)
+        if theirs == ours:
+            theirs, ours = manifest.model_id, model_id  # they differ in prompt or text form
         raise BundleMismatch(
-            f"{source} was built with {manifest.model_id}, this index embeds with {model_id}: "
+            f"{source} was built with {theirs}, this index embeds with {ours}: "
             "use the same model and backend (settings model, backend) or another bundle"
         )
     if dim is not None and manifest.dim != dim:
         raise BundleMismatch(f"{source} holds {manifest.dim}-dimensional vectors, the model makes {dim}")
+
+
+def key_parts(model_id: str) -> tuple[str, str]:
+    """The model and backend of an embedding key (core.embedding: "MODEL[|BACKEND][|prompt]",
+    keys without a backend are torch's)."""
+    model, _, rest = model_id.partition("|")
+    backend = rest.split("|")[0].split("#")[0] if rest and not rest.startswith("document-prompt:") else "torch"
+    return model.split("#")[0], backend
+
+
+def describe_key(model_id: str) -> str:
+    """An embedding key as users name it: "MODEL (BACKEND)"."""
+    model, backend = key_parts(model_id)
+    return f"{model} ({backend})"
 
 
 def bundles_dir() -> Path:
@@ -289,14 +329,21 @@ def bundles_dir() -> Path:
 
 
 def _member_bytes(archive: tarfile.TarFile, name: str, path: Path) -> bytes:
+    with _member_stream(archive, name, path) as stream:
+        return stream.read()
+
+
+def _member_stream(archive: tarfile.TarFile, name: str, path: Path):
     try:
         member = archive.getmember(name)
     except KeyError:
-        raise BundleFormatError(f"{path} is not a ragls bundle (it has no {name})") from None
+        if name == MANIFEST:
+            raise BundleFormatError(f"{path} is not a ragls bundle (it has no {name})") from None
+        raise BundleCorrupt(f"{path} is truncated or damaged: it has no {name}") from None
     handle = archive.extractfile(member)
     if handle is None:
         raise BundleFormatError(f"{path}: {name} is not a file")
-    return handle.read()
+    return handle
 
 
 def _parse_manifest(raw: bytes, path: Path) -> Manifest:
@@ -322,13 +369,54 @@ def _parse_manifest(raw: bytes, path: Path) -> Manifest:
         raise BundleCorrupt(f"{path}: the manifest is incomplete ({exc})") from None
 
 
+def _check_members(archive: tarfile.TarFile, manifest: Manifest, path: Path) -> None:
+    """BundleCorrupt unless every member of the bundle file matches the manifest."""
+    for name in (STORE, INDEX):
+        digest, size = hashlib.blake2b(), 0
+        with _member_stream(archive, name, path) as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+        if {"size": size, "blake2b": digest.hexdigest()} != manifest.members.get(name):
+            raise BundleCorrupt(f"{path} is damaged or altered: {name} does not match its checksum")
+
+
+SOURCES = "sources.json"  # in an unpacked folder: the bundle files whose members were checked
+
+
+def _source_stamp(path: Path) -> str:
+    info = path.stat()
+    return f"{path.resolve()}:{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+
+
+def _checked_sources(target: Path) -> set[str]:
+    try:
+        return set(json.loads((target / SOURCES).read_text()))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def _remember_source(target: Path, stamp: str) -> None:
+    """Record that this bundle file's members were checked (a read-only cache forgets it)."""
+    known = _checked_sources(target)
+    if stamp in known:
+        return
+    try:
+        temp = target / f".{SOURCES}.{os.getpid()}"
+        temp.write_text(json.dumps(sorted(known | {stamp})))
+        os.replace(temp, target / SOURCES)
+    except OSError:
+        pass
+
+
 def _unpack(archive: tarfile.TarFile, manifest: Manifest, target: Path, path: Path) -> None:
     """Extract the members next to `target`, verify them, then rename the folder into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         for name in (STORE, INDEX):
-            (work_dir / name).write_bytes(_member_bytes(archive, name, path))
+            with _member_stream(archive, name, path) as stream, open(work_dir / name, "wb") as out:
+                shutil.copyfileobj(stream, out, 1 << 20)
         (work_dir / MANIFEST).write_text(json.dumps(manifest.as_json()))
         problem = _verified(work_dir, manifest)
         if problem is not None:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 EMBED_BATCH = 256  # chunks embedded between two commits of the embedding cache
 STORE_NAME = "store.sqlite3"
+BASE_META = "base_index"  # store meta: the bundle file this index is the overlay of
 # Provisional, until measured on a GPU (bench/gpu_graph.py): below this many vectors hnswlib's
 # own insertion is fast enough that a rebuilt index is not worth building on the GPU.
 GPU_BUILD_MIN_ELEMENTS = 50_000
@@ -132,12 +133,11 @@ class Indexer:
         embedder: Embedder | None = None,
         create: bool = True,
         graph_build: GraphBuild | None = None,
-        base: BaseIndex | None = None,
     ):
         """Open the index of `root`; with `create` False, StoreMissing when there is none yet.
 
         `embedder` embeds the chunks (the services pass their shared model's background view).
-        `base`: a bundle this index is the overlay of (core/base.py).
+        A base index (core/base.py) is given with `use_base`.
         """
         self.settings = settings or EngineSettings()
         self.workspace = Workspace(
@@ -150,8 +150,7 @@ class Indexer:
         self.store = self._open_store(create)
         self.embedder = embedder or make_embedder(self.settings)
         self.graph_build = graph_build or GraphBuild.for_settings(self.settings)
-        self.base = base
-        self._show_base()
+        self.base: BaseIndex | None = None
         self.embedded_by_this_process = 0
         self._index: VectorIndex | None = None
         self._dirty_since: float | None = None  # when the index first changed since its last save
@@ -173,10 +172,12 @@ class Indexer:
         return self.store.read_only
 
     def close(self) -> None:
-        """Save pending index changes and close the store."""
+        """Save pending index changes and close the store (and the base's)."""
         with self._lock:
             self.save_index()
             self.store.close()
+            if self.base is not None:
+                self.base.close()
 
     # public runs --------------------------------------------------------------------------
     def index_all(self, run: RunContext | None = None) -> IndexReport:
@@ -367,7 +368,7 @@ class Indexer:
     def _changed(self, file: SourceFile, known: FileState | None) -> bool:
         """Whether a file must be read again: new, touched, or its base changed (a file may now
         be the base's, or no longer)."""
-        if known is None:
+        if known is None or not known.content_hash:  # stores from before content hashes: hash once
             return True
         if (known.size, known.mtime_ns, known.language) != (file.size, file.mtime_ns, file.language):
             return True
@@ -375,6 +376,24 @@ class Indexer:
         return known.from_base != (base_hash is not None and base_hash == known.content_hash)
 
     # the base index ---------------------------------------------------------------------------
+    def use_base(self, base: BaseIndex | None) -> None:
+        """Make `base` the read-only base of this index from now on (None: no base), and
+        remember its file for the next opening. The next run brings the files in line with it."""
+        with self._lock:
+            if self.base is not None and self.base is not base:
+                self.base.close()
+            self.base = base
+            remembered = str(base.path) if base is not None else ""
+            if not self.read_only and (self.store.get_meta(BASE_META) or "") != remembered:
+                self.store.set_meta(BASE_META, remembered)
+            self._show_base()
+
+    @property
+    def remembered_base(self) -> Path | None:
+        """The bundle this index was last the overlay of, or None."""
+        value = self.store.get_meta(BASE_META)
+        return Path(value) if value else None
+
     @property
     def reader(self):
         """What queries read chunks from: the store, or the store layered over the base."""
@@ -388,7 +407,10 @@ class Indexer:
     def _show_base(self) -> None:
         """Tell the base which of its files the working copy has as they are."""
         if self.base is not None:
-            self.base.set_visible(path for path, state in self.store.file_states().items() if state.from_base)
+            self.base.set_visible(
+                path for path, state in self.store.file_states().items()
+                if state.from_base and self.base.file_hash(path) == state.content_hash
+            )
 
     # vectors ------------------------------------------------------------------------------
     def _delete_from_index(self, ids: list[int]) -> None:
@@ -430,6 +452,11 @@ class Indexer:
         if labels:
             index.add(labels, vectors)
         return index
+
+    @property
+    def dim(self) -> int:
+        """The length of this index's vectors."""
+        return self._dim()
 
     def _dim(self) -> int:
         """The model's vector length, remembered so that opening an index needs no model."""

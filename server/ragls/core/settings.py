@@ -26,6 +26,9 @@ class EngineSettings:
     document_prompt: str | None = None  # before each chunk; None: the model's own
     backend: str = "auto"  # one of BACKENDS
     index_threads: int | None = None  # threads the model uses; None: chosen (see model_threads)
+    # A bundle (`ragls export`) to use as the read-only base of each folder's index: a path,
+    # relative ones against each folder; None: the one the index remembers; "": none (forgotten).
+    base_index: str | None = None
 
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")

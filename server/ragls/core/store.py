@@ -190,6 +190,13 @@ class Store:
         with self._lock:
             self._db.close()
 
+    def compact(self) -> None:
+        """Shrink the file to its content, in one file with no write-ahead log: the form a
+        store takes in a bundle (read by others with mode=ro, no -wal or -shm beside it)."""
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=DELETE")
+            self._db.execute("VACUUM")
+
     def _quick_check(self) -> None:
         with self._lock:
             verdict = self._db.execute("PRAGMA quick_check(1)").fetchone()

@@ -29,7 +29,7 @@ import os
 import re
 import stat
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -803,6 +803,33 @@ def _opened_path(descriptor: int, path: Path) -> str:
         return os.readlink(f"/proc/self/fd/{descriptor}")
     except OSError:
         return os.path.realpath(path)
+
+
+def subtree_pattern(relative: str) -> str:
+    """A gitignore pattern that matches exactly the folder `relative` (to the root) and all below."""
+    return f"/{_escape_pattern(relative.strip('/'))}/"
+
+
+def patterns_keeping_only(folders: Iterable[str]) -> tuple[str, ...]:
+    """Gitignore patterns that leave out everything but these root-relative folders (and what
+    is below them): each level's siblings out, the path down to each folder back in."""
+    wanted = sorted({folder.strip("/") for folder in folders if folder.strip("/")})
+    wanted = [f for f in wanted if not any(f.startswith(other + "/") for other in wanted)]
+    levels: dict[int, list[str]] = {}
+    for folder in wanted:
+        names = folder.split("/")
+        for depth in range(len(names)):
+            parent = "/".join(names[:depth])
+            siblings_out = f"/{_escape_pattern(parent)}/*" if parent else "/*"
+            path_in = "!" + subtree_pattern("/".join(names[: depth + 1]))
+            levels.setdefault(depth, []).extend((siblings_out, path_in))
+    # Parents before children, each pattern once: a repeated "!/a/" after "/a/*" would bring
+    # every sibling of a part back in.
+    return tuple(dict.fromkeys(pattern for depth in sorted(levels) for pattern in levels[depth]))
+
+
+def _escape_pattern(text: str) -> str:
+    return re.sub(r"([\\*?\[\]!#])", r"\\\1", text)
 
 
 def _user_layers(patterns: tuple[str, ...]) -> tuple[_Layer, ...]:

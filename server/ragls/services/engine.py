@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ragls.core.indexer import Indexer
+from ragls.core.bundle import Manifest
 from ragls.core.languages import language_for_path
 from ragls.core.settings import EngineSettings, make_embedder, model_threads
+from ragls.core.store import StoreMissing
 from ragls.core.workspace import IGNORE_FILE_NAME, RAGLS_IGNORE_FILE_NAME
+from ragls.services.bundles import export_bundle
 from ragls.services.embedder import SharedEmbedder
 from ragls.services.queries import Queries
-from ragls.services.roots import Roots, close_quietly
+from ragls.services.roots import OpenRoot, Roots, close_quietly
 from ragls.services.status import FolderStatus, Status
 from ragls.services.worker import READY, EngineListener, Worker
 
@@ -35,14 +37,17 @@ class Engine:
         debounce_seconds: float = 0.3,
         model_on_demand: bool = False,
         background: bool = False,
+        strict_base: bool = False,
     ):
         """`model_on_demand`: queries load the model when they need it (the CLI) instead of
         answering without it until the worker has loaded it (the server). `background`: the
         editor needs the machine too (the server): indexing leaves it a core and runs at a lower
-        priority."""
+        priority. `strict_base`: a base index that cannot be used fails the folder (the CLI)
+        instead of being reported while the folder is indexed on its own (the server)."""
         self._threads = model_threads(leave_a_core=background)
         self.roots = Roots(settings, shared_embedder(settings, self._threads))
-        self.worker = Worker(self.roots, listener or EngineListener(), debounce_seconds, lower_priority=background)
+        self.worker = Worker(self.roots, listener or EngineListener(), debounce_seconds, lower_priority=background,
+                             strict_base=strict_base)
         self.queries = Queries(
             self.roots,
             is_partial=lambda: self.worker.state()[0] != READY,
@@ -168,6 +173,13 @@ class Engine:
         """The text a request about `path` works on (see Roots.read_document)."""
         return self.roots.read_document(path, open_text)
 
+    def export(self, folder: Path, out: Path, parts: Iterable[str] = ()) -> Manifest:
+        """Write the index of an open folder as a bundle (`ragls export`); index it first."""
+        opened = self.roots.open(folder)
+        if opened is None:
+            raise StoreMissing(f"{folder} is not a workspace folder")
+        return export_bundle(opened.indexer, out, parts)
+
     # state ------------------------------------------------------------------------------------
     def status(self) -> Status:
         """Counts and state over every folder; cheap (no model, a few SQLite counts)."""
@@ -175,7 +187,7 @@ class Engine:
         if self._implicit_root and not self.roots.folders() and state == READY:
             message = "no workspace folder from the editor: the first file opened chooses one"
         opened = self.roots.open_roots()
-        folders = [_folder_status(open_root.root.folder, open_root.indexer) for open_root in opened]
+        folders = [_folder_status(open_root) for open_root in opened]
         embedded = self.worker.embedded_by_closed + sum(o.indexer.embedded_by_this_process for o in opened)
         return Status(
             state=state,
@@ -210,10 +222,10 @@ def _model_part(settings: EngineSettings) -> tuple:
             settings.backend, settings.index_threads)
 
 
-def _folder_status(folder: Path, indexer: Indexer) -> FolderStatus:
-    info = indexer.info()
-    return FolderStatus(folder, info.files, info.chunks, info.cache_dir, info.index_bytes, info.last_run,
-                        info.base, info.overlay_chunks)
+def _folder_status(opened: OpenRoot) -> FolderStatus:
+    info = opened.indexer.info()
+    return FolderStatus(opened.root.folder, info.files, info.chunks, info.cache_dir, info.index_bytes,
+                        info.last_run, info.base, info.overlay_chunks, opened.root.base_problem)
 
 
 def _may_hold_source(path: Path) -> bool:

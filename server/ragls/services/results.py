@@ -70,6 +70,7 @@ def _folder_json(folder: FolderStatus) -> dict:
         "lastRun": None if run is None else {key: run.get(field) for key, field in _LAST_RUN_FIELDS},
         "base": None if folder.base is None else _base_json(folder.base),
         "overlayChunks": folder.overlay_chunks,
+        "baseError": folder.base_problem,
     }
 
 

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ragls.core.base import BaseIndex, base_file_for
+from ragls.core.bundle import BundleError
 from ragls.core.indexer import STORE_NAME, Indexer
 from ragls.core.languages import language_for_path
 from ragls.core.retrieval import Retriever
 from ragls.core.settings import EngineSettings, cache_base
 from ragls.core.store import StoreError
-from ragls.core.workspace import SkipReason, is_secret_file, read_capped, root_relative, workspace_id
+from ragls.core.workspace import SkipReason, is_secret_file, read_capped, root_relative, subtree_pattern, workspace_id
 from ragls.services.embedder import SharedEmbedder
 from ragls.services.errors import InvalidRequest, OutsideRootsError
 
@@ -51,6 +52,7 @@ class Root:
     error: str | None = None
     open_files_only: bool = False  # a folder too broad to walk (home, /): only open files count
     note: str | None = None  # why this folder is indexed the way it is, for status
+    base_problem: str | None = None  # why the base index (setting baseIndex) is not used
 
     def relative(self, path: Path) -> str | None:
         """`path` relative to the folder, or None outside it (core.workspace.root_relative)."""
@@ -64,6 +66,7 @@ class OpenRoot:
     root: Root
     indexer: Indexer
     retriever: Retriever
+    opened_now: bool = False  # this call opened the index (not an earlier one)
 
 
 class Roots:
@@ -180,13 +183,14 @@ class Roots:
                 return OpenRoot(root, root.indexer, root.retriever)
             settings = self._settings_for(folder)
         indexer = Indexer(folder, settings, embedder=self.embedder.for_indexing(), create=create)
+        base_problem = _attach_base(indexer, settings.base_index, folder)
         with self.lock:
             if self._roots.get(folder) is not root or root.indexer is not None:
                 close_quietly(indexer)  # replaced or reopened meanwhile: theirs wins
                 return self.open(folder, create) if self._roots.get(folder) else None
-            root.indexer, root.indexed = indexer, False
+            root.indexer, root.indexed, root.base_problem = indexer, False, base_problem
             root.retriever = Retriever(indexer, embedder=self.embedder)
-            return OpenRoot(root, indexer, root.retriever)
+            return OpenRoot(root, indexer, root.retriever, opened_now=True)
 
     def open_roots(self) -> list[OpenRoot]:
         """The roots whose index is open, each with the indexer it has now."""
@@ -205,7 +209,7 @@ class Roots:
         if not inside:
             return self.settings
         # Last, so that no user pattern can bring a nested folder back.
-        patterns = tuple(_subtree_pattern(rel) for rel in inside)
+        patterns = tuple(subtree_pattern(rel) for rel in inside)
         return replace(self.settings, ignore=(*self.settings.ignore, *patterns))
 
     # the checks of every request --------------------------------------------------------------
@@ -278,10 +282,19 @@ def indexed_folder_at_or_above(start: Path, settings: EngineSettings) -> Path:
     return start
 
 
-def _subtree_pattern(relative: str) -> str:
-    """A gitignore pattern that matches exactly the folder `relative` (to the root) and all below."""
-    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", relative)
-    return f"/{escaped}/"
+def _attach_base(indexer: Indexer, setting: str | None, folder: Path) -> str | None:
+    """Open the folder's base index (setting baseIndex, else the remembered one) and put it
+    under `indexer`; why it cannot be used, if so (the index then works on its own)."""
+    path = base_file_for(setting, folder, indexer.remembered_base)
+    if path is None:
+        indexer.use_base(None)
+        return None
+    try:
+        indexer.use_base(BaseIndex(path, indexer.model_id))
+    except BundleError as exc:
+        log.info("base index %s not used: %s", path, exc)  # the worker or the CLI says it
+        return f"the base index is not used: {exc}"
+    return None
 
 
 def close_quietly(indexer: Indexer) -> None:

@@ -20,6 +20,7 @@ class FolderStatus:
     last_run: dict | None  # the last full run's report, with its device and time
     base: BaseSummary | None = None  # the shared index this folder's index is the overlay of
     overlay_chunks: int = 0  # chunks of the folder's own index (all of them without a base)
+    base_problem: str | None = None  # why the base index asked for is not used
 
 
 @dataclass(frozen=True)

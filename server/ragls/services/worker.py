@@ -77,8 +77,12 @@ class _Activity:
 class Worker:
     """Runs index jobs on its own thread; every other method returns at once."""
 
-    def __init__(self, roots: Roots, listener: EngineListener, debounce_seconds: float, lower_priority: bool = False):
+    def __init__(self, roots: Roots, listener: EngineListener, debounce_seconds: float, lower_priority: bool = False,
+                 strict_base: bool = False):
+        """`strict_base`: a base index that cannot be used fails the folder's run (the CLI)
+        instead of being reported while the folder is indexed on its own (the server)."""
         self.roots = roots
+        self._strict_base = strict_base
         self._listener = listener
         self._condition = threading.Condition()
         self._queue = JobQueue(debounce_seconds)
@@ -337,10 +341,17 @@ class Worker:
 
     def _open(self, folder: Path) -> OpenRoot | None:
         try:
-            return self.roots.open(folder)
+            opened = self.roots.open(folder)
         except (EmbeddingError, StoreError, OSError) as exc:
             self._fail(f"cannot index {folder}: {exc}", self.roots.get(folder))
             return None
+        if opened is not None and opened.opened_now and opened.root.base_problem:
+            if self._strict_base:
+                self._fail(opened.root.base_problem, opened.root)
+                return None
+            # Said once per opening; the folder is indexed on its own meanwhile.
+            self._listener.problem(f"{folder}: {opened.root.base_problem}")
+        return opened
 
     def _progressed(self, progress: Progress) -> None:
         with self._condition:
