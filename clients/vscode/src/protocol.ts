@@ -63,6 +63,10 @@ export interface FolderStatus {
   cacheDir: string;
   indexBytes: number;
   lastRun: { finished: string; device: string; embedded: number; seconds: number } | null;
+  /** The bundle this folder's index is the overlay of (setting baseIndex), or null. */
+  base?: { file: string; commit: string | null; functions: number; searched: number } | null;
+  overlayChunks?: number;
+  baseError?: string | null;
 }
 
 export interface Status {
@@ -74,6 +78,7 @@ export interface Status {
   embeddedChunks: number;
   model: string;
   device: string;
+  backend?: string;
   message?: string;
   folders?: FolderStatus[];
 }
@@ -86,6 +91,9 @@ export interface ServerSettings {
   ignore?: string[];
   maxFileSize?: number;
   batchSize?: number;
+  backend?: string;
+  indexThreads?: number;
+  baseIndex?: string;
   queryPrompt?: string;
   documentPrompt?: string;
   debounceMs?: number;

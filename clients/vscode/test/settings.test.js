@@ -51,6 +51,17 @@ test("an empty prompt is sent (it means no prompt), unset ones are not", () => {
   assert.deepEqual(toServerSettings(getter({ queryPrompt: "search_query: " })), { queryPrompt: "search_query: " });
 });
 
+test("backend, index threads and the base index are sent; an empty base index means none", () => {
+  assert.deepEqual(toServerSettings(getter({ backend: "onnx-int8", indexThreads: 3, baseIndex: " /srv/team.ragls " })), {
+    backend: "onnx-int8",
+    indexThreads: 3,
+    baseIndex: "/srv/team.ragls",
+  });
+  assert.deepEqual(toServerSettings(getter({ baseIndex: "" })), { baseIndex: "" });
+  assert.deepEqual(toServerSettings(getter({ baseIndex: null, indexThreads: null })), {});
+  assert.equal(affectsServer((section) => section === "ragls.baseIndex"), true);
+});
+
 test("nothing configured gives an empty object", () => {
   assert.deepEqual(toServerSettings(() => undefined), {});
 });

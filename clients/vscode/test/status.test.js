@@ -28,3 +28,19 @@ test("the tooltip lists the details and the message", () => {
   assert.match(tip, /model: m \(cpu\)/);
   assert.match(tip, /cannot load model/);
 });
+
+test("the tooltip names the backend, each folder's base and why a base is not used", () => {
+  const folder = { uri: "file:///w/shop", files: 120, chunks: 1834, cacheDir: "/c", indexBytes: 1, lastRun: null };
+  const tip = statusTooltip({
+    ...base,
+    state: "ready",
+    backend: "onnx-int8",
+    folders: [
+      { ...folder, base: { file: "/srv/shop.ragls", commit: "9f1c2e4b7a0d11", functions: 1790, searched: 1786 }, overlayChunks: 48, baseError: null },
+      { ...folder, base: null, overlayChunks: 10, baseError: "/srv/x.ragls is damaged or altered" },
+    ],
+  });
+  assert.match(tip, /model: m \(cpu, onnx-int8\)/);
+  assert.match(tip, /base: \/srv\/shop\.ragls at 9f1c2e4b7a0d, 1790 functions; 48 of the working copy's own/);
+  assert.match(tip, /base not used: \/srv\/x\.ragls is damaged or altered/);
+});

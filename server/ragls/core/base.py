@@ -77,6 +77,19 @@ class BaseIndex:
             self.vectors.show(i for path in show for i in self._ids_by_file[path])
             self._visible = wanted
 
+    def set_file_visible(self, path: str, visible: bool) -> None:
+        """One file's part of `set_visible` (a save touches one file, not the whole tree)."""
+        ids = self._ids_by_file.get(path)
+        if ids is None:
+            return
+        with self._lock:
+            if visible and path not in self._visible:
+                self.vectors.show(ids)
+                self._visible.add(path)
+            elif not visible and path in self._visible:
+                self.vectors.hide(ids)
+                self._visible.discard(path)
+
     def is_visible(self, path: str) -> bool:
         """True when the working copy has this base file as it is."""
         return path in self._visible

@@ -321,6 +321,8 @@ class Indexer:
         with self._lock:
             ids = self.store.remove_file(rel)
             self._delete_from_index(ids)
+            if self.base is not None:
+                self.base.set_file_visible(rel, False)
         return len(ids)
 
     def _reindex_file(self, file: SourceFile, report: IndexReport) -> None:
@@ -340,11 +342,12 @@ class Indexer:
             state = FileState(file.rel, file.language, file.size, file.mtime_ns, digest, from_base)
             self.store.replace_file(state, keep, add, drop)
             self._delete_from_index(drop)
+            if self.base is not None:
+                self.base.set_file_visible(file.rel, from_base)
         report.chunks_added += len(add)
         report.chunks_removed += len(drop)
 
     def _finish(self, report: IndexReport, started: float, run: RunContext, save: bool = True) -> None:
-        self._show_base()
         if save:
             run.report(Progress("saving"))
             with report.timed("save"):

@@ -30,6 +30,9 @@ export function toServerSettings(get: Getter): ServerSettings {
   const device = get("device");
   if (nonEmptyString(device) !== undefined) out.device = nonEmptyString(device);
 
+  const backend = get("backend");
+  if (nonEmptyString(backend) !== undefined) out.backend = nonEmptyString(backend);
+
   const cacheDir = get("cacheDir");
   if (nonEmptyString(cacheDir) !== undefined) out.cacheDir = nonEmptyString(cacheDir);
 
@@ -37,7 +40,7 @@ export function toServerSettings(get: Getter): ServerSettings {
   if (Array.isArray(ignore)) out.ignore = ignore.filter((g) => typeof g === "string" && g.trim() !== "");
   else if (ignore !== undefined && ignore !== null) out.ignore = ignore as string[];
 
-  for (const key of ["maxFileSize", "debounceMs"] as const) {
+  for (const key of ["maxFileSize", "debounceMs", "indexThreads"] as const) {
     const value = get(key);
     if (value !== undefined && value !== null && value !== "") out[key] = value as number;
   }
@@ -55,6 +58,9 @@ export function toServerSettings(get: Getter): ServerSettings {
     if (typeof value === "string") out[key] = value; // "" means "no prompt", unlike unset
   }
 
+  const baseIndex = get("baseIndex");
+  if (typeof baseIndex === "string") out.baseIndex = baseIndex.trim(); // "": stop using one, unlike unset
+
   const explain = nonEmptyString(get("hover.explain"));
   if (explain !== undefined) out.hover = { explain };
   return out;
@@ -70,7 +76,8 @@ export function userValue(
 
 /** Whether a configuration change concerns the server's settings (not only client-only keys). */
 export function affectsServer(affects: (section: string) => boolean): boolean {
-  return ["model", "device", "queryPrompt", "documentPrompt", "cacheDir", "ignore", "maxFileSize", "debounceMs", "ollama", "hover"].some((k) =>
+  return ["model", "device", "backend", "indexThreads", "baseIndex", "queryPrompt", "documentPrompt", "cacheDir", "ignore",
+    "maxFileSize", "debounceMs", "ollama", "hover"].some((k) =>
     affects(`ragls.${k}`),
   );
 }

@@ -25,8 +25,15 @@ export function statusTooltip(s: Status): string {
     `folders: ${s.roots.length}`,
     `files: ${s.files}, chunks: ${s.chunks}, pending files: ${s.pendingFiles}`,
     `embedded by this server: ${s.embeddedChunks}`,
-    `model: ${s.model}${s.device ? ` (${s.device})` : ""}`,
+    `model: ${s.model}${s.device ? ` (${s.device}${s.backend ? `, ${s.backend}` : ""})` : ""}`,
   ];
+  for (const folder of s.folders ?? []) {
+    if (folder.base) {
+      const commit = folder.base.commit ? ` at ${folder.base.commit.slice(0, 12)}` : "";
+      lines.push(`base: ${folder.base.file}${commit}, ${folder.base.functions} functions; ${folder.overlayChunks ?? 0} of the working copy's own`);
+    }
+    if (folder.baseError) lines.push(`base not used: ${folder.baseError}`);
+  }
   if (s.message) lines.push(s.message);
   return lines.join("\n");
 }
