@@ -513,3 +513,22 @@ def test_content_hash_survives_moves_and_tracks_edits() -> None:
     assert after.span.start_line == 4
     assert after.content_hash == before.content_hash
     assert changed.content_hash != before.content_hash
+
+
+def test_an_edit_inside_a_function_leaves_every_module_window_as_it_was() -> None:
+    # Module-level code around many functions: several module windows. A line added inside one
+    # function used to shift the windows after it (they were cut at fixed line distances).
+    parts = []
+    for i in range(12):
+        parts.append(f"SETTING_{i} = {i}\n" + "".join(f"ALIAS_{i}_{j} = SETTING_{i}\n" for j in range(8)))
+        parts.append(f"def handler_{i}(event):\n" + "".join(f"    step_{k}(event)\n" for k in range(6)) + "    return event\n")
+    source = "\n".join(parts)
+    before = chunk_source("m.py", source.encode(), "python")
+    edited = source.replace("def handler_3(event):\n", "def handler_3(event):\n    log(event)\n")
+    after = chunk_source("m.py", edited.encode(), "python")
+    windows_before = [chunk.text for chunk in before if chunk.kind == MODULE]
+    assert len(windows_before) > 1
+    assert [chunk.text for chunk in after if chunk.kind == MODULE] == windows_before
+    hashes_before = {chunk.content_hash for chunk in before}
+    changed = {chunk.name for chunk in after if chunk.content_hash not in hashes_before}
+    assert changed == {"handler_3"}

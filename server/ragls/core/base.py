@@ -51,10 +51,13 @@ class BaseIndex:
         meta = IndexMeta(model_id=model_id, dim=self.manifest.dim)
         self.vectors = VectorIndex.from_hnsw_file(folder / INDEX, meta)
         self._ids_by_file: dict[str, list[int]] = {}
+        self._path_of_id: dict[int, str] = {}
         for chunk_id, path_of_chunk in self.store.chunk_paths():
             self._ids_by_file.setdefault(path_of_chunk, []).append(chunk_id)
+            self._path_of_id[chunk_id] = path_of_chunk
         self._visible: set[str] = set(self._ids_by_file)
-        self._lock = threading.Lock()  # guards `_visible` and the hidden labels
+        self._visible_count = self.manifest.chunks  # chunks of the visible files
+        self._lock = threading.Lock()  # guards `_visible`, its count and the hidden labels
         self.set_visible(())
 
     @property
@@ -76,6 +79,7 @@ class BaseIndex:
             self.vectors.hide(i for path in hide for i in self._ids_by_file[path])
             self.vectors.show(i for path in show for i in self._ids_by_file[path])
             self._visible = wanted
+            self._visible_count = sum(len(self._ids_by_file[path]) for path in wanted)
 
     def set_file_visible(self, path: str, visible: bool) -> None:
         """One file's part of `set_visible` (a save touches one file, not the whole tree)."""
@@ -86,18 +90,24 @@ class BaseIndex:
             if visible and path not in self._visible:
                 self.vectors.show(ids)
                 self._visible.add(path)
+                self._visible_count += len(ids)
             elif not visible and path in self._visible:
                 self.vectors.hide(ids)
                 self._visible.discard(path)
+                self._visible_count -= len(ids)
 
     def is_visible(self, path: str) -> bool:
         """True when the working copy has this base file as it is."""
         return path in self._visible
 
+    def visible_ids(self, ids: Iterable[int]) -> set[int]:
+        """Those of the base's chunk ids that are searched (no SQL: searches ask on every query)."""
+        visible, path_of = self._visible, self._path_of_id
+        return {chunk_id for chunk_id in ids if path_of.get(chunk_id) in visible}
+
     def visible_chunks(self) -> int:
         """How many of the base's chunks are searched."""
-        with self._lock:
-            return sum(len(self._ids_by_file[path]) for path in self._visible)
+        return self._visible_count
 
     def hidden_chunks(self) -> int:
         """How many of the base's chunks are hidden."""
@@ -140,7 +150,7 @@ class LayeredReader:
         own = self.local.lexical_search(query, limit, weights, name_only)
         deeper = limit + min(self.base.hidden_chunks(), MAX_HIDDEN_OVERFETCH)
         base_hits = self.base.store.lexical_search(query, deeper, weights, name_only)
-        visible = self._visible_ids({chunk_id for chunk_id, _ in base_hits})
+        visible = self.base.visible_ids(chunk_id for chunk_id, _ in base_hits)
         merged = own + [(-chunk_id, score) for chunk_id, score in base_hits if chunk_id in visible]
         return sorted(merged, key=lambda pair: pair[1], reverse=True)[:limit]
 
@@ -190,10 +200,6 @@ class LayeredReader:
     def file_count(self) -> int:
         """Every file of the working copy (the base's ones are recorded in the overlay)."""
         return self.local.file_count()
-
-    def _visible_ids(self, ids: set[int]) -> set[int]:
-        found = self.base.store.chunks_by_ids(sorted(ids))
-        return {chunk_id for chunk_id, stored in found.items() if self.base.is_visible(stored.chunk.path)}
 
 
 class LayeredVectors:

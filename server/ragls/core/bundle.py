@@ -36,7 +36,7 @@ import hnswlib
 import numpy as np
 
 from ragls import __version__
-from ragls.core.cache_home import user_cache
+from ragls.core.cache_home import private_folder, user_cache, writable
 from ragls.core.chunk import Chunk
 from ragls.core.errors import RaglsError
 from ragls.core.store import FileState, Store
@@ -256,14 +256,18 @@ def _plain_member(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 # reading ------------------------------------------------------------------------------------------
 def read_bundle(path: Path, unpacked: Path | None = None) -> tuple[Manifest, Path]:
-    """The manifest of a bundle and a folder holding its verified members (unpacked once into
-    `unpacked`, or a cache folder named by the manifest's checksum, and shared by every user)."""
+    """The manifest of a bundle and a folder holding its verified members: unpacked once into a
+    folder named by the manifest's checksum, under `unpacked` or the user's cache (shared by
+    every workspace; a cache this process cannot write gets a private folder)."""
     path = Path(path)
     try:
         with tarfile.open(path, "r:") as archive:
             raw = _member_bytes(archive, MANIFEST, path)
             manifest = _parse_manifest(raw, path)
-            target = unpacked or bundles_dir() / hashlib.blake2b(raw, digest_size=12).hexdigest()
+            name = hashlib.blake2b(raw, digest_size=12).hexdigest()
+            target = (unpacked or bundles_dir()) / name
+            if _verified(target, manifest) is not None and not writable(target.parent):
+                target = private_folder("bases") / name
             if _verified(target, manifest) is not None:
                 _unpack(archive, manifest, target, path)
             elif _source_stamp(path) not in _checked_sources(target):
@@ -326,6 +330,7 @@ def describe_key(model_id: str) -> str:
 def bundles_dir() -> Path:
     """Where unpacked bundles are kept: $XDG_CACHE_HOME/ragls/bases."""
     return user_cache("bases")
+
 
 
 def _member_bytes(archive: tarfile.TarFile, name: str, path: Path) -> bytes:

@@ -120,6 +120,17 @@ def prompt_suffix(document_prompt: str | None) -> str:
     return "|document-prompt:" + hashlib.blake2b(document_prompt.encode(), digest_size=6).hexdigest()
 
 
+def prompts_in_use(settings: tuple[str | None, str | None], own: dict) -> tuple[str, str]:
+    """(query prompt, document prompt): the settings' where set (None: not set), else the
+    model's own (sentence-transformers names them `query` and `document` or `passage`)."""
+    query, document = settings
+    if query is None:
+        query = own.get("query", "")
+    if document is None:
+        document = own.get("document") or own.get("passage") or ""
+    return query, document
+
+
 def pick_device(requested: str) -> str:
     """Map a device setting to a torch device: 'auto' is CUDA when there is one, else CPU."""
     if requested not in DEVICES:
@@ -221,13 +232,7 @@ class SentenceTransformerEmbedder:
     def prompts(self) -> tuple[str, str]:
         """(query prompt, document prompt) in use (loads the model)."""
         model = self._load()
-        own = getattr(model, "prompts", None) or {}
-        query, document = self._prompts
-        if query is None:
-            query = own.get("query", "")
-        if document is None:
-            document = own.get("document") or own.get("passage") or ""
-        return query, document
+        return prompts_in_use(self._prompts, getattr(model, "prompts", None) or {})
 
     def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
         """Vectors for `texts`, normalized float32 of shape (len(texts), dim).

@@ -22,7 +22,6 @@ than what ragls already installs.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import logging
@@ -37,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ragls.core.cache_home import user_cache
+from ragls.core.cache_home import private_folder, user_cache, writable
 from ragls.core.embedding import (
     EmbeddingError,
     ModelSpec,
     prompt_suffix,
+    prompts_in_use,
     quiet_hugging_face,
     quiet_logger,
     resolve_model,
@@ -133,13 +133,7 @@ class OnnxEmbedder:
     def prompts(self) -> tuple[str, str]:
         """(query prompt, document prompt) in use (loads the model)."""
         self._load()
-        own = self._config.get("prompts") or {}
-        query, document = self._prompt_settings
-        if query is None:
-            query = own.get("query", "")
-        if document is None:
-            document = own.get("document") or own.get("passage") or ""
-        return query, document
+        return prompts_in_use(self._prompt_settings, self._config.get("prompts") or {})
 
     def load(self) -> None:
         """Export the model if needed, then open it."""
@@ -231,10 +225,10 @@ def ensure_export(spec: ModelSpec, folder: Path) -> Path:
     problem = verify_export(target)
     if problem is None:
         return target
-    if not _writable(folder):
+    if not writable(folder):
         # Another user's or a read-only cache: the export is deterministic, so a private copy
         # for this process embeds exactly as the shared one would.
-        private = _private_models_dir()
+        private = private_folder("models")
         log.warning("model cache %s is not writable: exporting %s into %s for this run", folder, spec.name, private)
         return ensure_export(spec, private)
     if target.exists():
@@ -252,27 +246,6 @@ def ensure_export(spec: ModelSpec, folder: Path) -> Path:
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return target
-
-
-def _writable(folder: Path) -> bool:
-    """True when `folder` exists (made now if need be) and this process may write in it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(folder, os.W_OK | os.X_OK)
-
-
-_private_folder: Path | None = None
-
-
-def _private_models_dir() -> Path:
-    """A temporary model folder of this process, removed when it exits."""
-    global _private_folder
-    if _private_folder is None:
-        _private_folder = Path(tempfile.mkdtemp(prefix="ragls-models-"))
-        atexit.register(shutil.rmtree, _private_folder, True)
-    return _private_folder
 
 
 def _remove_abandoned_builds(folder: Path, name: str) -> None:

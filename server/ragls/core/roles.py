@@ -6,6 +6,7 @@ never from one repository.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePosixPath
 
@@ -28,11 +29,22 @@ _EXAMPLE_FUNCTION = re.compile(r"^Example(?:[A-Z_]|$)")
 def code_role(path: str, name: str) -> str:
     """IMPLEMENTATION, TEST (tests and benchmarks) or EXAMPLE, for a function at `path` (root-
     relative) with qualified `name`."""
-    parts = PurePosixPath(path).parts
     short = re.split(r"\.|::|#", name)[-1]
-    folders = {part.lower() for part in parts[:-1]}
-    if folders & _TEST_DIRS or _TEST_FILE.match(parts[-1] if parts else "") or _TEST_FUNCTION.match(short):
+    path_role = _path_role(path)
+    if path_role == TEST or _TEST_FUNCTION.match(short):
         return TEST
-    if folders & _EXAMPLE_DIRS or _EXAMPLE_FUNCTION.match(short):
+    if path_role == EXAMPLE or _EXAMPLE_FUNCTION.match(short):
+        return EXAMPLE
+    return IMPLEMENTATION
+
+
+@functools.lru_cache(maxsize=65536)  # every search asks again for the paths of its candidates
+def _path_role(path: str) -> str:
+    """TEST or EXAMPLE when the path alone says so (its folders or file name), else IMPLEMENTATION."""
+    parts = PurePosixPath(path).parts
+    folders = {part.lower() for part in parts[:-1]}
+    if folders & _TEST_DIRS or _TEST_FILE.match(parts[-1] if parts else ""):
+        return TEST
+    if folders & _EXAMPLE_DIRS:
         return EXAMPLE
     return IMPLEMENTATION

@@ -37,8 +37,12 @@ def module_residue(
     """MODULE chunks for the non-blank lines outside every function chunk.
 
     `covered` holds (first, last) line ranges (inclusive) taken by function chunks. The
-    remaining non-blank lines are grouped into windows spanning at most WINDOW_LINES original
-    lines each, so a window's span stays near the code it holds.
+    remaining non-blank lines are grouped into windows of at most WINDOW_LINES of them, a new
+    one where more than WINDOW_LINES lines separate two of them, so a window's span stays near
+    the code it holds. The grouping counts residue lines and gaps, not line numbers from a
+    window's start: an edit inside a function leaves every window as it was (a save, or a file
+    changed against a base index, embeds only the changed functions again) unless it moves a
+    gap across WINDOW_LINES.
     """
     lines = source.decoded_lines
     taken = bytearray(len(lines))
@@ -56,10 +60,11 @@ def module_residue(
 
 
 def _group_rows(rows: list[int]) -> list[list[int]]:
-    """Group sorted row numbers so no group spans more than WINDOW_LINES original lines."""
+    """Group sorted residue rows: WINDOW_LINES rows at most, a new group after a gap of more
+    than WINDOW_LINES lines."""
     groups: list[list[int]] = []
     for row in rows:
-        if groups and row < groups[-1][0] + WINDOW_LINES:
+        if groups and len(groups[-1]) < WINDOW_LINES and row - groups[-1][-1] <= WINDOW_LINES:
             groups[-1].append(row)
         else:
             groups.append([row])
