@@ -1,6 +1,7 @@
 """Portable index benchmark (docs/benchmarks.md, "Portable index").
 
     python bench/bundles.py tree TREE [--other OTHER_TREE] [--queries N] --out bench/results/bundles.json
+    python bench/bundles.py latency TREE --keep DIR --out FILE   (step 6 again, on a kept run)
     python bench/bundles.py synthetic --functions 100000 --out bench/results/bundles-100k.json
 
 `tree`, every step a real `ragls` process timed from its start (imports included), each
@@ -67,7 +68,8 @@ class Machine:
 
 def run_tree(args: argparse.Namespace) -> dict:
     tree = Path(args.tree).resolve()
-    work = Path(tempfile.mkdtemp(prefix="ragls-bundles-"))
+    work = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="ragls-bundles-"))
+    work.mkdir(parents=True, exist_ok=True)
     ci, dev = Machine(work / "ci"), Machine(work / "dev")
     bundle = work / "tree.ragls"
     out: dict = {"tree": str(tree)}
@@ -107,8 +109,16 @@ def run_tree(args: argparse.Namespace) -> dict:
         out["other_alone_embedded"] = alone["embedded"]
 
     out["search"] = search_latency(ci, tree, dev, copy, args.queries)
-    shutil.rmtree(work, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def run_latency(args: argparse.Namespace) -> dict:
+    """Step 6 again on the machines a `tree --keep DIR` run left."""
+    tree, work = Path(args.tree).resolve(), Path(args.keep).resolve()
+    ci, dev = Machine(work / "ci"), Machine(work / "dev")
+    return {"tree": str(tree), "search": search_latency(ci, tree, dev, work / "dev" / tree.name, args.queries)}
 
 
 def change_one_function(tree: Path) -> tuple[str, int]:
@@ -160,7 +170,8 @@ from ragls.services.engine import Engine
 root = Path(sys.argv[1]); queries = json.loads(sys.argv[2])
 engine = Engine(settings_from_options().engine, model_on_demand=True)
 engine.open([root])
-engine.queries.search("warm up the model", 10, None)
+for query in queries:  # a first pass: the model, SQLite's pages and the OS cache warm for both
+    engine.queries.search(query, 10, None)
 times = []
 for query in queries:
     started = time.perf_counter(); engine.queries.search(query, 10, None); times.append((time.perf_counter() - started) * 1000)
@@ -183,7 +194,7 @@ engine.close()
     return summary
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def median(values: list[float]) -> float:
@@ -258,12 +269,18 @@ def main() -> None:
     tree.add_argument("tree")
     tree.add_argument("--other")
     tree.add_argument("--queries", type=int, default=100)
+    tree.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (for `latency`)")
     tree.add_argument("--out", required=True)
+    latency = commands.add_parser("latency")
+    latency.add_argument("tree")
+    latency.add_argument("--keep", metavar="DIR", required=True)
+    latency.add_argument("--queries", type=int, default=300)
+    latency.add_argument("--out", required=True)
     synthetic = commands.add_parser("synthetic")
     synthetic.add_argument("--functions", type=int, default=100_000)
     synthetic.add_argument("--out", required=True)
     args = parser.parse_args()
-    result = run_tree(args) if args.command == "tree" else run_synthetic(args)
+    result = {"tree": run_tree, "latency": run_latency, "synthetic": run_synthetic}[args.command](args)
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
     result["date"] = time.strftime("%Y-%m-%d")
     result["command"] = " ".join(sys.argv)
