@@ -64,6 +64,21 @@ async def test_a_base_in_the_workspace_folder_is_used_and_nothing_is_embedded(ex
         found = await session.search(QUERY)
         assert found["results"][0]["name"] == "apply_discount"
         assert found["results"][0]["uri"] == (copy / "shop/discounts.py").as_uri()
+
+        # Symbols, hover and related read the base's chunks for the working copy's files.
+        symbols = await session.client.workspace_symbol_async(types.WorkspaceSymbolParams(query="parse_coupon"))
+        assert [s.name for s in symbols][:1] == ["parse_coupon_code"]
+        assert symbols[0].location.uri == (copy / "shop/discounts.py").as_uri()
+        cart = copy / "shop/cart.py"
+        session.open(cart)
+        hover = await session.client.text_document_hover_async(types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=cart.as_uri()), position=types.Position(line=11, character=10)))
+        assert "**`Cart.add_item`**" in hover.contents.value and copy.as_uri() in hover.contents.value
+        related = await session.request("ragls/findRelated", {
+            "textDocument": {"uri": cart.as_uri()}, "position": {"line": 11, "character": 10}, "limit": 5})
+        assert related["symbol"]["name"] == "Cart.add_item" and related["results"]
+        assert all(result["uri"].startswith(copy.as_uri()) for result in related["results"])
+        assert "Cart.add_item" not in [result["name"] for result in related["results"]]
     finally:
         await session.stop()
 
