@@ -41,12 +41,12 @@ class BaseIndex:
     """An opened bundle: its manifest, its store and vector index (read-only), and which of its
     files the working copy still has as they are."""
 
-    def __init__(self, path: Path, model_id: str, dim: int | None = None):
+    def __init__(self, path: Path, model_id: str):
         """Open (and on first use unpack and verify) the bundle at `path`; BundleError when it
         cannot be used (another model or backend, another format, damaged, unreadable)."""
         self.path = Path(path)
         self.manifest, folder = read_bundle(self.path)
-        check_compatible(self.manifest, model_id, dim, source=str(self.path))
+        check_compatible(self.manifest, model_id, None, source=str(self.path))  # the key holds the model
         self.store = Store(folder / STORE, create=False, read_only=True)
         meta = IndexMeta(model_id=model_id, dim=self.manifest.dim)
         self.vectors = VectorIndex.from_hnsw_file(folder / INDEX, meta)
@@ -59,11 +59,6 @@ class BaseIndex:
         self._visible_count = self.manifest.chunks  # chunks of the visible files
         self._lock = threading.Lock()  # guards `_visible`, its count and the hidden labels
         self.set_visible(())
-
-    @property
-    def digest(self) -> str:
-        """What identifies the bundle's content (its store's id)."""
-        return self.store.store_id
 
     def file_hash(self, path: str) -> str | None:
         """The content hash the bundle has for a file, or None when it has not the file."""
@@ -196,10 +191,6 @@ class LayeredReader:
     def chunk_count(self) -> int:
         """The overlay's chunks and the visible base chunks."""
         return self.local.chunk_count() + self.base.visible_chunks()
-
-    def file_count(self) -> int:
-        """Every file of the working copy (the base's ones are recorded in the overlay)."""
-        return self.local.file_count()
 
 
 class LayeredVectors:

@@ -219,11 +219,9 @@ def _write_store(path: Path, content: BundleContent, ordered: list[Chunk], model
             identity.update(f"{file_path}\0{content.files[file_path].content_hash}\n".encode())
         store.set_meta("store_id", identity.hexdigest())  # the same content, the same id
         store.cache_vectors(model_id, {chunk.content_hash: content.vectors[chunk.content_hash] for chunk in ordered})
-        store.compact()
+        store.compact()  # one file, no write-ahead log beside it
     finally:
         store.close()
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _write_index(path: Path, ordered: list[Chunk], vectors: dict[str, np.ndarray], dim: int) -> None:
@@ -262,19 +260,23 @@ def read_bundle(path: Path, unpacked: Path | None = None) -> tuple[Manifest, Pat
     path = Path(path)
     try:
         with tarfile.open(path, "r:") as archive:
-            raw = _member_bytes(archive, MANIFEST, path)
+            with _member_stream(archive, MANIFEST, path) as stream:
+                raw = stream.read()
             manifest = _parse_manifest(raw, path)
             name = hashlib.blake2b(raw, digest_size=12).hexdigest()
             target = (unpacked or bundles_dir()) / name
-            if _verified(target, manifest) is not None and not writable(target.parent):
+            usable = _verified(target, manifest) is None  # reads both members: once per opening
+            if not usable and not writable(target.parent):
                 target = private_folder("bases") / name
-            if _verified(target, manifest) is not None:
+                usable = _verified(target, manifest) is None
+            stamp = _source_stamp(path)
+            if not usable:
                 _unpack(archive, manifest, target, path)
-            elif _source_stamp(path) not in _checked_sources(target):
+            elif stamp not in _checked_sources(target):
                 # The same manifest in another file (or this one changed): its members must
                 # match too, or an altered copy of a good bundle would pass for it.
                 _check_members(archive, manifest, path)
-            _remember_source(target, _source_stamp(path))
+            _remember_source(target, stamp)
     except FileNotFoundError:
         raise BundleError(f"no such bundle: {path}") from None
     except tarfile.ReadError as exc:
@@ -331,11 +333,6 @@ def bundles_dir() -> Path:
     """Where unpacked bundles are kept: $XDG_CACHE_HOME/ragls/bases."""
     return user_cache("bases")
 
-
-
-def _member_bytes(archive: tarfile.TarFile, name: str, path: Path) -> bytes:
-    with _member_stream(archive, name, path) as stream:
-        return stream.read()
 
 
 def _member_stream(archive: tarfile.TarFile, name: str, path: Path):

@@ -426,7 +426,7 @@ class Indexer:
             self._dirty_since = time.monotonic()
 
     def _open_index(self) -> VectorIndex:
-        meta = IndexMeta(model_id=self.model_id, dim=self._dim(), store_id=self.store.store_id)
+        meta = IndexMeta(model_id=self.model_id, dim=self.dim, store_id=self.store.store_id)
         try:
             return VectorIndex.load(self.cache_dir, meta)
         except IndexLoadError as exc:
@@ -458,11 +458,8 @@ class Indexer:
 
     @property
     def dim(self) -> int:
-        """The length of this index's vectors."""
-        return self._dim()
-
-    def _dim(self) -> int:
-        """The model's vector length, remembered so that opening an index needs no model."""
+        """The length of this index's vectors: the model's, remembered so that opening an index
+        needs no model (a base's, when there is one)."""
         key = f"dim:{self.model_id}"
         known = self.store.get_meta(key)
         if known is None:
